@@ -1,0 +1,1 @@
+"""The HTTP API: registration, inspection, inbound provider webhooks and /metrics."""

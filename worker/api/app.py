@@ -1,0 +1,59 @@
+"""The FastAPI application and the web process's entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from worker.api import batches, connections, endpoints, errors, events, inbound
+from worker.settings import Settings, get_settings
+from worker.store import Store, open_store
+
+GAUGES = {"watched_batches", "pending_deliveries"}
+
+
+class StoreCollector:
+    """Counters kept in Redis, so every worker's work shows in one scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        for name, value in sorted(self.store.stats().items()):
+            if name in GAUGES:
+                yield GaugeMetricFamily(f"batchhook_{name}", name.replace("_", " "), value=value)
+            else:
+                yield CounterMetricFamily(f"batchhook_{name}", name.replace("_", " "), value=value)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="batchhook", version="0.1.0")
+    app.state.settings = settings
+    app.state.store = store or open_store(settings)
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(app.state.store))
+    errors.install(app)
+    for module in (connections, endpoints, batches, events, inbound):
+        app.include_router(module.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        if app.state.store.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "redis unreachable"}, status_code=503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,98 @@
+"""/v1/batches: start, inspect and stop watching provider batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from worker.api.deps import StoreDep, TenantDep
+from worker.api.schemas import BatchIn
+from worker.errors import NotFound
+from worker.models import Watch
+from worker.store import Store
+
+router = APIRouter(prefix="/v1/batches")
+
+
+def batch_view(watch: Watch) -> dict[str, Any]:
+    snapshot = watch.snapshot or {}
+    return {
+        "object": "batch_watch",
+        "batch_id": watch.batch_id,
+        "connection_id": watch.connection_id,
+        "status": watch.status,
+        "watching": watch.watching,
+        "endpoint_ids": list(watch.endpoint_ids) if watch.endpoint_ids is not None else None,
+        "metadata": watch.metadata,
+        "poll_interval": watch.poll_interval_s,
+        "created_at": int(watch.created_at),
+        "last_polled_at": watch.last_polled_at,
+        "next_poll_at": watch.next_poll_at if watch.watching else None,
+        "consecutive_errors": watch.errors,
+        "last_error": watch.last_error or None,
+        "output_file_id": snapshot.get("output_file_id"),
+        "error_file_id": snapshot.get("error_file_id"),
+        "request_counts": snapshot.get("request_counts"),
+    }
+
+
+def detailed_view(store: Store, watch: Watch) -> dict[str, Any]:
+    return {
+        **batch_view(watch),
+        "history": store.history(watch.id),
+        "events": store.list_events(watch.tenant, batch_id=watch.batch_id),
+    }
+
+
+@router.post("", status_code=201)
+def register_batch(
+    body: BatchIn, tenant: TenantDep, store: StoreDep, response: Response
+) -> dict[str, Any]:
+    store.get_connection(tenant, body.connection_id)
+    if body.endpoint_ids is not None:
+        known = {e.id for e in store.list_endpoints(tenant)}
+        missing = [e for e in body.endpoint_ids if e not in known]
+        if missing:
+            raise NotFound(f"no endpoint {missing[0]!r}")
+    existing = _existing(store, tenant, body.batch_id)
+    if existing is not None and existing.connection_id != body.connection_id:
+        from worker.errors import Conflict
+
+        raise Conflict(f"batch {body.batch_id} is already watched through {existing.connection_id}")
+    watch, created = store.register_watch(
+        tenant,
+        batch_id=body.batch_id,
+        connection_id=body.connection_id,
+        endpoint_ids=list(dict.fromkeys(body.endpoint_ids))
+        if body.endpoint_ids is not None
+        else None,
+        metadata=body.metadata,
+        poll_interval_s=body.poll_interval,
+    )
+    if not created:
+        response.status_code = 200
+    return detailed_view(store, watch)
+
+
+def _existing(store: Store, tenant: str, batch_id: str) -> Watch | None:
+    try:
+        return store.get_watch(tenant, batch_id)
+    except NotFound:
+        return None
+
+
+@router.get("")
+def list_batches(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
+    return {"object": "list", "data": [batch_view(w) for w in store.list_watches(tenant)]}
+
+
+@router.get("/{batch_id}")
+def get_batch(batch_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
+    return detailed_view(store, store.get_watch(tenant, batch_id))
+
+
+@router.delete("/{batch_id}")
+def stop_watching(batch_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
+    store.delete_watch(tenant, batch_id)
+    return {"object": "batch_watch", "batch_id": batch_id, "watching": False, "deleted": True}

@@ -1,0 +1,110 @@
+"""Request bodies. Unknown fields are refused, so a typo never passes silently."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from worker.models import DEFAULT_EVENT_TYPES, EVENT_TYPES
+from worker.signing import is_valid_secret
+
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+MAX_METADATA_BYTES = 16_384
+
+BatchId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check_secret(value: str | None) -> str | None:
+    if value is not None and not is_valid_secret(value):
+        raise ValueError("must be 'whsec_' followed by base64 of at least 16 bytes")
+    return value
+
+
+class ConnectionIn(Body):
+    provider: str
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    base_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+    headers: dict[str, Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=dict, max_length=50
+    )
+    params: dict[str, Any] | None = None
+    webhook_secret: str | None = None
+    watch_all: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _header_shapes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header_value in value.items():
+            if not HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if "\r" in header_value or "\n" in header_value:
+                raise ValueError(f"header {name!r} must not contain line breaks")
+        return {name.lower(): header_value for name, header_value in value.items()}
+
+    @field_validator("params")
+    @classmethod
+    def _params_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > 4096:
+            raise ValueError("must be at most 4096 bytes of JSON")
+        return value
+
+    _secret = field_validator("webhook_secret")(_check_secret)
+
+
+def _check_events(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return value
+    if not value:
+        raise ValueError("must name at least one event type")
+    unknown = sorted(set(value) - EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
+    return list(dict.fromkeys(value))
+
+
+class EndpointIn(Body):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
+    description: Annotated[str, StringConstraints(max_length=500)] = ""
+    secret: str | None = None
+
+    _events = field_validator("events")(_check_events)
+    _secret = field_validator("secret")(_check_secret)
+
+
+class EndpointPatch(Body):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+    events: list[str] | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    disabled: bool | None = None
+
+    _events = field_validator("events")(_check_events)
+
+
+class BatchIn(Body):
+    batch_id: BatchId
+    connection_id: ObjectId
+    endpoint_ids: list[ObjectId] | None = Field(default=None, max_length=50)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    poll_interval: Annotated[float, Field(ge=1, le=86400, strict=False)] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+        return value
+
+
+class RedeliverIn(Body):
+    endpoint_id: ObjectId | None = None

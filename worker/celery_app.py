@@ -1,0 +1,60 @@
+"""The Celery app: broker, queues, routes and the beat tick. No business logic here."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init
+
+from worker import logging as bh_logging
+from worker.settings import get_settings
+
+POLL_QUEUE = "batchhook.poll"
+DELIVER_QUEUE = "batchhook.deliver"
+TICK_QUEUE = "batchhook.tick"
+QUEUES = (TICK_QUEUE, DELIVER_QUEUE, POLL_QUEUE)
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("batchhook", broker=settings.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        task_default_queue=POLL_QUEUE,
+        task_routes={
+            "batchhook.tick": {"queue": TICK_QUEUE},
+            "batchhook.poll_batches": {"queue": POLL_QUEUE},
+            "batchhook.deliver": {"queue": DELIVER_QUEUE},
+        },
+        # Beat keeps no schedule file: the tick is idempotent, so nothing needs persisting.
+        beat_scheduler="celery.beat:Scheduler",
+        beat_schedule={
+            "tick": {
+                "task": "batchhook.tick",
+                "schedule": settings.tick_interval_s,
+                "options": {"expires": max(settings.tick_interval_s * 5, 5.0)},
+            }
+        },
+    )
+    return app
+
+
+app = make_app()
+
+
+@setup_logging.connect
+def _configure_logging(**_: object) -> None:
+    bh_logging.configure(get_settings().effective_log_format)
+
+
+@worker_process_init.connect
+def _child_logging(**_: object) -> None:
+    bh_logging.configure(get_settings().effective_log_format)

@@ -1,0 +1,67 @@
+"""The ``batchhook`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from worker import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchhook", description="Signed webhooks when LLM batch jobs finish."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything locally with no set-up")
+    dev.add_argument("--port", type=int, default=None, help="API port (default: PORT or 8000)")
+    dev.add_argument("--demo", action="store_true", help="also run a simulated batch end to end")
+    dev.add_argument(
+        "--exit-after-demo", action="store_true", help="stop once the demo webhook arrived"
+    )
+    dev.set_defaults(func=commands.dev)
+
+    sub.add_parser("web", help="serve the HTTP API on PORT").set_defaults(func=commands.web)
+    worker = sub.add_parser("worker", help="run a Celery worker (polling and delivery)")
+    worker.add_argument("--concurrency", type=int, default=None)
+    worker.set_defaults(func=commands.worker)
+    sub.add_parser("beat", help="run Celery beat (the polling tick)").set_defaults(
+        func=commands.beat
+    )
+
+    tokens = sub.add_parser("tokens", help="API tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    create = tokens_sub.add_parser("create", help="print a new API token for a tenant")
+    create.add_argument("--tenant", required=True)
+    create.set_defaults(func=commands.tokens_create)
+
+    trigger = sub.add_parser("trigger", help="send one signed sample event to a URL")
+    trigger.add_argument("event_type")
+    trigger.add_argument("--url", required=True)
+    trigger.add_argument("--secret", required=True)
+    trigger.set_defaults(func=commands.trigger)
+
+    verify = sub.add_parser(
+        "verify", help="check a webhook's signature (headers, blank line, body on stdin)"
+    )
+    verify.add_argument("--secret", required=True)
+    verify.add_argument("--file", default="-", help="read from this file instead of stdin")
+    verify.add_argument("--tolerance", type=float, default=300.0, help="seconds; 0 = no check")
+    verify.set_defaults(func=commands.verify)
+
+    sub.add_parser("status", help="watched batches and pending deliveries").set_defaults(
+        func=commands.status
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

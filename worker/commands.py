@@ -1,0 +1,218 @@
+"""What each ``batchhook`` subcommand does. Each returns the process exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import redis
+
+from worker import logging as bh_logging
+from worker import signing
+from worker.errors import BatchhookError, ConfigError, InputError
+from worker.models import EVENT_TYPES
+from worker.settings import Settings, get_settings
+from worker.store import Store, open_store
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"batchhook: {message}", file=sys.stderr)
+    return code
+
+
+def _require_secret_key(settings: Settings) -> None:
+    if not settings.secret_key:
+        raise ConfigError("BATCHHOOK_SECRET_KEY is required outside dev mode")
+
+
+def _store() -> Store:
+    store = open_store(get_settings())
+    try:
+        store.redis.ping()
+    except redis.RedisError as exc:
+        raise ConfigError(f"cannot reach Redis at {get_settings().redis_url}: {exc}") from exc
+    return store
+
+
+def guarded(func: Any) -> Any:
+    """Turn expected failures into a one-line message and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            code: int = func(args)
+        except (BatchhookError, ValueError) as exc:
+            return _fail(str(exc))
+        return code
+
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+@guarded
+def web(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from worker.api.app import create_app
+
+    settings = get_settings()
+    _require_secret_key(settings)
+    bh_logging.configure(settings.effective_log_format)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+@guarded
+def worker(args: argparse.Namespace) -> int:
+    from worker.celery_app import QUEUES, app
+
+    _require_secret_key(get_settings())
+    argv = [
+        "worker",
+        "--queues", ",".join(QUEUES),
+        "--loglevel", "INFO",
+        "--hostname", f"batchhook-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    if args.concurrency:
+        argv += ["--concurrency", str(args.concurrency)]
+    app.worker_main(argv)
+    return 0
+
+
+@guarded
+def beat(_: argparse.Namespace) -> int:
+    from worker.celery_app import app
+
+    app.start(["beat", "--loglevel", "INFO"])
+    return 0
+
+
+@guarded
+def tokens_create(args: argparse.Namespace) -> int:
+    tenant = args.tenant.strip()
+    if not tenant or len(tenant) > 100 or any(c.isspace() for c in tenant):
+        raise InputError("--tenant must be 1-100 characters without spaces")
+    token = _store().create_token(tenant)
+    print(f"tenant: {tenant}")
+    print(token)
+    return 0
+
+
+def sample_event(event_type: str, now: int) -> dict[str, Any]:
+    status = event_type.removeprefix("batch.")
+    terminal_ok = status == "completed"
+    return {
+        "id": f"evt_test_{now}",
+        "object": "event",
+        "type": event_type,
+        "created_at": now,
+        "data": {
+            "id": "batch_sample",
+            "status": status,
+            "previous_status": "finalizing",
+            "output_file_id": "file-sample-output" if terminal_ok else None,
+            "error_file_id": None,
+            "request_counts": {"total": 2, "completed": 2, "failed": 0},
+            "provider": "openai",
+            "connection_id": "conn_sample",
+            "metadata": {"sample": True},
+            "batch": {"id": "batch_sample", "object": "batch", "status": status},
+        },
+    }
+
+
+@guarded
+def trigger(args: argparse.Namespace) -> int:
+    if args.event_type not in EVENT_TYPES:
+        raise InputError(f"unknown event type {args.event_type!r}; one of {sorted(EVENT_TYPES)}")
+    if not signing.is_valid_secret(args.secret):
+        raise InputError("--secret must be a whsec_ secret")
+    now = int(time.time())
+    event = sample_event(args.event_type, now)
+    body = json.dumps(event, separators=(",", ":")).encode()
+    headers = signing.webhook_headers([args.secret], event["id"], now, body)
+    try:
+        response = httpx.post(args.url, content=body, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        return _fail(f"could not deliver to {args.url}: {exc}", 1)
+    print(f"{args.event_type} {event['id']} -> {args.url}: HTTP {response.status_code}")
+    return 0 if response.is_success else 1
+
+
+def parse_webhook(text: str) -> tuple[dict[str, str], bytes]:
+    """Headers ('name: value' lines), a blank line, then the body."""
+    head, sep, body = text.replace("\r\n", "\n").partition("\n\n")
+    if not sep:
+        raise InputError("expected headers, a blank line, then the body")
+    headers = {}
+    for line in head.splitlines():
+        if line.upper().startswith(("POST ", "HTTP/")):
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return headers, body.rstrip("\n").encode()
+
+
+@guarded
+def verify(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    headers, body = parse_webhook(text)
+    now = time.time()
+    tolerance_s = args.tolerance if args.tolerance > 0 else float("inf")
+    try:
+        signing.verify(args.secret, headers, body, now=now, tolerance_s=tolerance_s)
+    except signing.InvalidSignature as exc:
+        print(f"invalid: {exc}")
+        return 1
+    print(f"valid: webhook-id {headers.get('webhook-id')}")
+    return 0
+
+
+@guarded
+def status(_: argparse.Namespace) -> int:
+    store = _store()
+    rows = [
+        (
+            w.tenant,
+            w.batch_id,
+            w.status or "-",
+            "yes" if w.watching else "no",
+            time.strftime("%H:%M:%S", time.localtime(w.next_poll_at))
+            if w.watching and w.next_poll_at
+            else "-",
+        )
+        for tenant in store.tenants()
+        for w in store.list_watches(tenant)
+    ]
+    _print_table(("TENANT", "BATCH", "STATUS", "WATCHING", "NEXT POLL"), rows)
+    pending = store.pending_deliveries()
+    print(f"\n{len(pending)} pending deliveries")
+    _print_table(
+        ("DELIVERY", "NEXT ATTEMPT"),
+        [(did, time.strftime("%H:%M:%S", time.localtime(at))) for did, at in pending[:50]],
+    )
+    return 0
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def dev(args: argparse.Namespace) -> int:
+    from worker.devserver import run_dev
+
+    return run_dev(port=args.port, demo=args.demo, exit_after_demo=args.exit_after_demo)

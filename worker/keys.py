@@ -1,0 +1,81 @@
+"""Every Redis key batchhook uses, in one place.
+
+batchhook needs a single Redis (not Cluster): the Lua scripts in ``worker/lua`` build
+the per-event delivery keys from the prefix below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "bh:"
+
+TENANTS = f"{PREFIX}tenants"
+DUE = f"{PREFIX}due"  # zset: watch id -> Unix time of its next poll
+OUTBOX = f"{PREFIX}outbox"  # zset: delivery id -> Unix time of its next attempt
+STATS = f"{PREFIX}stats"  # hash of monotonically increasing counters
+
+
+def token(token_hash: str) -> str:
+    return f"{PREFIX}token:{token_hash}"
+
+
+def token_hash(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def connection(connection_id: str) -> str:
+    return f"{PREFIX}conn:{connection_id}"
+
+
+def tenant_connections(tenant: str) -> str:
+    return f"{PREFIX}tenant:{tenant}:conns"
+
+
+def endpoint(endpoint_id: str) -> str:
+    return f"{PREFIX}ep:{endpoint_id}"
+
+
+def tenant_endpoints(tenant: str) -> str:
+    return f"{PREFIX}tenant:{tenant}:eps"
+
+
+def watch_id(tenant: str, batch_id: str) -> str:
+    digest = hashlib.sha256(f"{tenant}\x00{batch_id}".encode()).hexdigest()
+    return f"wat_{digest[:32]}"
+
+
+def watch(wid: str) -> str:
+    return f"{PREFIX}watch:{wid}"
+
+
+def watch_history(wid: str) -> str:
+    return f"{PREFIX}watch:{wid}:history"
+
+
+def watch_events(wid: str) -> str:
+    return f"{PREFIX}watch:{wid}:events"
+
+
+def tenant_watches(tenant: str) -> str:
+    return f"{PREFIX}tenant:{tenant}:watches"
+
+
+def event(event_id: str) -> str:
+    return f"{PREFIX}event:{event_id}"
+
+
+def tenant_events(tenant: str) -> str:
+    return f"{PREFIX}tenant:{tenant}:events"
+
+
+def delivery_id(event_id: str, endpoint_id: str) -> str:
+    return f"{event_id}:{endpoint_id}"
+
+
+def delivery(did: str) -> str:
+    return f"{PREFIX}delivery:{did}"
+
+
+def delivery_attempts(did: str) -> str:
+    return f"{PREFIX}delivery:{did}:attempts"

@@ -1,0 +1,34 @@
+-- Record one successful poll of a watched batch. If the status differs from the
+-- last-seen one, append to the history and create the event with its deliveries, all in
+-- this one step; the caller's expected previous status guards against a stale read.
+-- ARGV: prefix, wid, expected_prev, status, now, next_poll_at ('' = stop polling),
+--       snapshot, then the event fields (see event_from_argv) from ARGV[8]
+local prefix, wid, expected, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local wk = prefix .. 'watch:' .. wid
+if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
+local current = redis.call('HGET', wk, 'status') or ''
+redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[7], 'errors', 0, 'last_error', '')
+redis.call('HINCRBY', wk, 'polls', 1)
+redis.call('HINCRBY', prefix .. 'stats', 'polls', 1)
+local function reschedule()
+  if ARGV[6] == '' then
+    redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '')
+    redis.call('ZREM', prefix .. 'due', wid)
+  else
+    redis.call('HSET', wk, 'next_poll_at', ARGV[6])
+    redis.call('ZADD', prefix .. 'due', ARGV[6], wid)
+  end
+end
+if current == status then reschedule(); return {'unchanged'} end
+if current ~= expected then
+  redis.call('HSET', wk, 'next_poll_at', now)
+  redis.call('ZADD', prefix .. 'due', now, wid)
+  return {'conflict'}
+end
+redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
+redis.call('RPUSH', prefix .. 'watch:' .. wid .. ':history',
+  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[8]}))
+reschedule()
+local created = create_event(prefix, event_from_argv(8))
+table.insert(created, 1, 'changed')
+return created

@@ -1,0 +1,167 @@
+"""The nouns of batchhook: statuses, event types and the normalised snapshot."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class BatchStatus(enum.StrEnum):
+    VALIDATING = "validating"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+)
+
+WATCH_FAILED = "batch.watch_failed"
+WEBHOOK_TEST = "webhook.test"
+DEFAULT_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if s.is_terminal)
+OPT_IN_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if not s.is_terminal)
+EVENT_TYPES = frozenset({*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, WATCH_FAILED, WEBHOOK_TEST})
+
+PROVIDERS = ("openai", "openai_compatible", "keywordsai", "respan", "portkey")
+
+
+def event_type_for(status: str) -> str:
+    return f"batch.{status}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One retrieve answer, normalised across providers."""
+
+    batch_id: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    request_counts: dict[str, int] | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A tenant's credentials for one provider account (api_key decrypted)."""
+
+    id: str
+    tenant: str
+    provider: str
+    base_url: str
+    api_key: str = field(repr=False)
+    headers: dict[str, str]
+    params: dict[str, Any] | None
+    created_at: float
+    watch_all: bool = False
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """What the API shows: never the key or the webhook secret."""
+        return {
+            "id": self.id,
+            "object": "connection",
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "headers": self.headers,
+            "params": self.params,
+            "watch_all": self.watch_all,
+            "has_webhook_secret": self.webhook_secret is not None,
+            "created_at": int(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    events: tuple[str, ...]
+    description: str
+    secret: str = field(repr=False)
+    old_secret: str | None = field(repr=False)
+    old_secret_expires_at: float | None
+    disabled: bool
+    disabled_reason: str
+    created_at: float
+
+    def signing_secrets(self, now: float) -> list[str]:
+        secrets = [self.secret]
+        if self.old_secret and (self.old_secret_expires_at or 0) > now:
+            secrets.append(self.old_secret)
+        return secrets
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "endpoint",
+            "url": self.url,
+            "events": list(self.events),
+            "description": self.description,
+            "disabled": self.disabled,
+            "disabled_reason": self.disabled_reason or None,
+            "created_at": int(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One tenant's registration of one provider batch."""
+
+    id: str
+    tenant: str
+    batch_id: str
+    connection_id: str
+    endpoint_ids: tuple[str, ...] | None  # None: every endpoint of the tenant
+    metadata: dict[str, Any]
+    poll_interval_s: float | None
+    status: str | None
+    watching: bool
+    created_at: float
+    next_poll_at: float | None
+    last_polled_at: float | None
+    errors: int
+    last_error: str
+    snapshot: dict[str, Any] | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be written, with the deliveries it needs."""
+
+    id: str
+    tenant: str
+    watch_id: str
+    batch_id: str
+    type: str
+    created_at: int
+    body: str
+    endpoint_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """What one poll found, ready for the store: a snapshot or an error."""
+
+    watch_id: str
+    now: float
+    next_poll_at: float | None  # None: stop polling
+    expected_status: str | None = None
+    status: str | None = None
+    snapshot: dict[str, Any] | None = None
+    event: NewEvent | None = None
+    error: str | None = None

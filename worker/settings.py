@@ -1,0 +1,101 @@
+"""One frozen Settings, loaded from ``config/batchhook.toml`` and the environment.
+
+The environment wins over the file. Nothing else in the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,50400,72000,86400"
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("BATCHHOOK_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path.cwd() / "config" / "batchhook.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BATCHHOOK_", frozen=True, extra="ignore")
+
+    redis_url: str = "redis://localhost:6379/0"
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "BATCHHOOK_PORT"))
+    host: str = "0.0.0.0"  # noqa: S104 - the web process serves the API on every interface
+    secret_key: str | None = None
+    allow_private_destinations: bool = False
+    retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    log_format: str | None = None
+    dev: bool = False
+
+    # Additions to the contract, all with defaults that suit production.
+    tick_interval_s: float = 1.0
+    delivery_timeout_s: float = 10.0
+    delivery_lease_s: float = 60.0
+    poll_timeout_s: float = 20.0
+    poll_lease_s: float = 120.0
+    poll_chunk_size: int = 200
+    poll_concurrency: int = 200
+    claim_limit: int = 20000
+    event_retention_s: int = 30 * 86400
+    old_secret_grace_s: int = 86400
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_is_numbers(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            delays = [float(p) for p in parts]
+        except ValueError as exc:
+            raise ValueError(f"BATCHHOOK_RETRY_SCHEDULE must be numbers: {value!r}") from exc
+        if any(d < 0 for d in delays):
+            raise ValueError("BATCHHOOK_RETRY_SCHEDULE delays must not be negative")
+        return ",".join(parts)
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value not in (None, "json", "console"):
+            raise ValueError("BATCHHOOK_LOG_FORMAT must be 'json' or 'console'")
+        return value
+
+    @property
+    def retry_delays_s(self) -> tuple[float, ...]:
+        return tuple(float(p) for p in self.retry_schedule.split(",") if p)
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("console" if self.dev else "json")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def environ_snapshot() -> dict[str, str]:
+    """The process environment, for starting child processes (the dev command)."""
+    return dict(os.environ)

@@ -1,0 +1,37 @@
+"""The only package that talks to Redis.
+
+``Store`` joins the account, watch and event operations over one client; every step
+that must happen once (registration, claiming due work, recording a poll, recording an
+attempt) is a Lua script in ``worker/lua``.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from worker.settings import Settings
+from worker.store.accounts import AccountsMixin, new_id
+from worker.store.events import DeliveryJob, EventsMixin
+from worker.store.watches import WatchesMixin
+from worker.vault import Vault
+
+__all__ = ["DeliveryJob", "Store", "new_id", "open_store"]
+
+
+class Store(AccountsMixin, WatchesMixin, EventsMixin):
+    """Every Redis operation batchhook performs."""
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, decode_responses=True, health_check_interval=30, socket_keepalive=True
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(
+        redis_client(settings.redis_url),
+        Vault(settings.secret_key),
+        retention_s=settings.event_retention_s,
+        delivery_lease_s=settings.delivery_lease_s,
+    )

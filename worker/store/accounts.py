@@ -1,0 +1,245 @@
+"""Tokens, connections and endpoints: what a tenant sets up before watching batches."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from worker import keys
+from worker.errors import Conflict, NotFound
+from worker.models import Connection, Endpoint
+from worker.store.base import StoreBase, dumps, float_or_none, loads_or
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class AccountsMixin(StoreBase):
+    # tokens -----------------------------------------------------------------
+    def create_token(self, tenant: str) -> str:
+        raw = f"bh_{secrets.token_urlsafe(32)}"
+        pipe = self.redis.pipeline()
+        pipe.set(keys.token(keys.token_hash(raw)), tenant)
+        pipe.sadd(keys.TENANTS, tenant)
+        pipe.execute()
+        return raw
+
+    def tenant_for_token(self, raw: str) -> str | None:
+        tenant = self.redis.get(keys.token(keys.token_hash(raw)))
+        return str(tenant) if tenant is not None else None
+
+    def tenants(self) -> list[str]:
+        return sorted(str(t) for t in self.redis.smembers(keys.TENANTS))
+
+    # connections ------------------------------------------------------------
+    def create_connection(
+        self,
+        tenant: str,
+        *,
+        provider: str,
+        base_url: str,
+        api_key: str,
+        headers: dict[str, str],
+        params: dict[str, Any] | None,
+        webhook_secret: str | None,
+        watch_all: bool,
+    ) -> Connection:
+        conn = Connection(
+            id=new_id("conn"),
+            tenant=tenant,
+            provider=provider,
+            base_url=base_url,
+            api_key=api_key,
+            headers=headers,
+            params=params,
+            created_at=time.time(),
+            watch_all=watch_all,
+            webhook_secret=webhook_secret,
+        )
+        fields = {
+            "id": conn.id,
+            "tenant": tenant,
+            "provider": provider,
+            "base_url": base_url,
+            "api_key": self.vault.seal(api_key),
+            "headers": dumps(headers),
+            "params": dumps(params) if params is not None else "",
+            "webhook_secret": self.vault.seal(webhook_secret) if webhook_secret else "",
+            "watch_all": int(watch_all),
+            "created_at": conn.created_at,
+        }
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.connection(conn.id), mapping=fields)
+        pipe.zadd(keys.tenant_connections(tenant), {conn.id: conn.created_at})
+        pipe.execute()
+        return conn
+
+    def _connection_from(self, raw: dict[str, str]) -> Connection:
+        return Connection(
+            id=raw["id"],
+            tenant=raw["tenant"],
+            provider=raw["provider"],
+            base_url=raw["base_url"],
+            api_key=self.vault.open(raw["api_key"]),
+            headers=loads_or(raw.get("headers"), {}),
+            params=loads_or(raw.get("params"), None),
+            created_at=float(raw["created_at"]),
+            watch_all=raw.get("watch_all") == "1",
+            webhook_secret=self.vault.open(raw["webhook_secret"])
+            if raw.get("webhook_secret")
+            else None,
+        )
+
+    def connections_by_id(self, ids: set[str]) -> dict[str, Connection]:
+        pipe = self.redis.pipeline(transaction=False)
+        ordered = sorted(ids)
+        for cid in ordered:
+            pipe.hgetall(keys.connection(cid))
+        return {
+            cid: self._connection_from(raw)
+            for cid, raw in zip(ordered, pipe.execute(), strict=True)
+            if raw
+        }
+
+    def get_connection(self, tenant: str, connection_id: str) -> Connection:
+        raw = self.redis.hgetall(keys.connection(connection_id))
+        if not raw or raw.get("tenant") != tenant:
+            raise NotFound(f"no connection {connection_id!r}")
+        return self._connection_from(raw)
+
+    def list_connections(self, tenant: str) -> list[Connection]:
+        ids = self.redis.zrange(keys.tenant_connections(tenant), 0, -1)
+        found = self.connections_by_id(set(ids))
+        return [found[i] for i in ids if i in found]
+
+    def delete_connection(self, tenant: str, connection_id: str) -> None:
+        self.get_connection(tenant, connection_id)
+        watching = [
+            w.batch_id
+            for w in self.list_watches(tenant)  # type: ignore[attr-defined]
+            if w.connection_id == connection_id and w.watching
+        ]
+        if watching:
+            raise Conflict(
+                f"connection {connection_id} still watches {len(watching)} batch(es); "
+                "delete those batches first"
+            )
+        pipe = self.redis.pipeline()
+        pipe.delete(keys.connection(connection_id))
+        pipe.zrem(keys.tenant_connections(tenant), connection_id)
+        pipe.execute()
+
+    # endpoints --------------------------------------------------------------
+    def create_endpoint(
+        self, tenant: str, *, url: str, events: list[str], description: str, secret: str
+    ) -> Endpoint:
+        now = time.time()
+        ep = Endpoint(
+            id=new_id("ep"),
+            tenant=tenant,
+            url=url,
+            events=tuple(events),
+            description=description,
+            secret=secret,
+            old_secret=None,
+            old_secret_expires_at=None,
+            disabled=False,
+            disabled_reason="",
+            created_at=now,
+        )
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            keys.endpoint(ep.id),
+            mapping={
+                "id": ep.id,
+                "tenant": tenant,
+                "url": url,
+                "events": dumps(events),
+                "description": description,
+                "secret": self.vault.seal(secret),
+                "disabled": 0,
+                "created_at": now,
+            },
+        )
+        pipe.zadd(keys.tenant_endpoints(tenant), {ep.id: now})
+        pipe.execute()
+        return ep
+
+    def _endpoint_from(self, raw: dict[str, str]) -> Endpoint:
+        return Endpoint(
+            id=raw["id"],
+            tenant=raw["tenant"],
+            url=raw["url"],
+            events=tuple(loads_or(raw.get("events"), [])),
+            description=raw.get("description", ""),
+            secret=self.vault.open(raw["secret"]),
+            old_secret=self.vault.open(raw["old_secret"]) if raw.get("old_secret") else None,
+            old_secret_expires_at=float_or_none(raw.get("old_secret_expires_at")),
+            disabled=raw.get("disabled") == "1",
+            disabled_reason=raw.get("disabled_reason", ""),
+            created_at=float(raw["created_at"]),
+        )
+
+    def endpoints_by_id(self, ids: list[str]) -> dict[str, Endpoint]:
+        pipe = self.redis.pipeline(transaction=False)
+        for eid in ids:
+            pipe.hgetall(keys.endpoint(eid))
+        return {
+            eid: self._endpoint_from(raw)
+            for eid, raw in zip(ids, pipe.execute(), strict=True)
+            if raw
+        }
+
+    def get_endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
+        raw = self.redis.hgetall(keys.endpoint(endpoint_id))
+        if not raw or raw.get("tenant") != tenant:
+            raise NotFound(f"no endpoint {endpoint_id!r}")
+        return self._endpoint_from(raw)
+
+    def list_endpoints(self, tenant: str) -> list[Endpoint]:
+        ids = [str(i) for i in self.redis.zrange(keys.tenant_endpoints(tenant), 0, -1)]
+        found = self.endpoints_by_id(ids)
+        return [found[i] for i in ids if i in found]
+
+    def update_endpoint(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+        self.get_endpoint(tenant, endpoint_id)
+        fields: dict[str, str | int] = {}
+        for name, value in changes.items():
+            if name == "events":
+                fields["events"] = dumps(value)
+            elif name == "disabled":
+                fields["disabled"] = int(bool(value))
+                fields["disabled_reason"] = "disabled by the API" if value else ""
+            else:
+                fields[name] = value
+        if fields:
+            self.redis.hset(keys.endpoint(endpoint_id), mapping=fields)
+        return self.get_endpoint(tenant, endpoint_id)
+
+    def disable_endpoint(self, endpoint_id: str, reason: str) -> None:
+        self.redis.hset(
+            keys.endpoint(endpoint_id), mapping={"disabled": 1, "disabled_reason": reason}
+        )
+
+    def rotate_endpoint_secret(
+        self, tenant: str, endpoint_id: str, new_secret: str, *, grace_s: float
+    ) -> Endpoint:
+        current = self.get_endpoint(tenant, endpoint_id)
+        self.redis.hset(
+            keys.endpoint(endpoint_id),
+            mapping={
+                "secret": self.vault.seal(new_secret),
+                "old_secret": self.vault.seal(current.secret),
+                "old_secret_expires_at": time.time() + grace_s,
+            },
+        )
+        return self.get_endpoint(tenant, endpoint_id)
+
+    def delete_endpoint(self, tenant: str, endpoint_id: str) -> None:
+        self.get_endpoint(tenant, endpoint_id)
+        pipe = self.redis.pipeline()
+        pipe.delete(keys.endpoint(endpoint_id))
+        pipe.zrem(keys.tenant_endpoints(tenant), endpoint_id)
+        pipe.execute()

@@ -1,0 +1,171 @@
+"""Events, their deliveries to endpoints, every attempt, and the outbox that drives them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from worker import keys
+from worker.errors import NotFound
+from worker.models import Endpoint, NewEvent
+from worker.store.base import StoreBase, dumps, event_argv, float_or_none, loads_or
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """Everything one attempt needs: the delivery, its event body and its endpoint."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    body: str
+    state: str
+    round_attempts: int
+    endpoint: Endpoint | None
+    endpoint_id: str
+
+
+class EventsMixin(StoreBase):
+    def create_event(self, event: NewEvent) -> list[str]:
+        """Write an event outside the poll path; its deliveries are due at once."""
+        argv = event_argv(event, retention_s=self.retention_s, lease_until=time.time())
+        return [str(d) for d in self._create_event(args=[self.prefix, *argv])]
+
+    def get_event(self, tenant: str, event_id: str) -> dict[str, Any]:
+        raw = self.redis.hgetall(keys.event(event_id))
+        if not raw or raw.get("tenant") != tenant:
+            raise NotFound(f"no event {event_id!r}")
+        return self._event_view(raw)
+
+    def list_events(
+        self,
+        tenant: str,
+        *,
+        batch_id: str | None = None,
+        event_type: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        if batch_id is not None:
+            wid = keys.watch_id(tenant, batch_id)
+            ids = [str(e) for e in reversed(self.redis.lrange(keys.watch_events(wid), 0, -1))]
+        else:
+            ids = [str(i) for i in self.redis.zrevrange(keys.tenant_events(tenant), 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for eid in ids:
+            pipe.hgetall(keys.event(eid))
+        views: list[dict[str, Any]] = []
+        for raw in pipe.execute():
+            if not raw or (event_type and raw.get("type") != event_type):
+                continue
+            views.append(self._event_view(raw))
+            if len(views) >= limit:
+                break
+        return views
+
+    def _event_view(self, raw: dict[str, str]) -> dict[str, Any]:
+        eid = raw["id"]
+        endpoint_ids = loads_or(raw.get("endpoint_ids"), [])
+        return {
+            "id": eid,
+            "object": "event",
+            "type": raw["type"],
+            "created_at": int(float(raw["created_at"])),
+            "batch_id": raw.get("batch_id") or None,
+            "payload": loads_or(raw.get("body"), {}),
+            "deliveries": [self._delivery_view(keys.delivery_id(eid, ep)) for ep in endpoint_ids],
+        }
+
+    def _delivery_view(self, did: str) -> dict[str, Any]:
+        raw = self.redis.hgetall(keys.delivery(did))
+        attempts = [loads_or(a, {}) for a in self.redis.lrange(keys.delivery_attempts(did), 0, -1)]
+        event_id, _, endpoint_id = did.partition(":")
+        return {
+            "endpoint_id": endpoint_id,
+            "state": raw.get("state", "expired"),
+            "next_attempt_at": float_or_none(raw.get("next_attempt_at")),
+            "attempts": attempts,
+        }
+
+    def redeliver(self, tenant: str, event_id: str, endpoint_id: str | None) -> list[str]:
+        """Queue a fresh round of attempts, keeping the event id; returns delivery ids."""
+        raw = self.redis.hgetall(keys.event(event_id))
+        if not raw or raw.get("tenant") != tenant:
+            raise NotFound(f"no event {event_id!r}")
+        targets = [endpoint_id] if endpoint_id else loads_or(raw.get("endpoint_ids"), [])
+        now = time.time()
+        pipe = self.redis.pipeline()
+        dids = []
+        for ep in targets:
+            did = keys.delivery_id(event_id, ep)
+            dk = keys.delivery(did)
+            pipe.hsetnx(dk, "attempts", 0)
+            pipe.hset(
+                dk,
+                mapping={
+                    "id": did,
+                    "event_id": event_id,
+                    "endpoint_id": ep,
+                    "state": "pending",
+                    "round_attempts": 0,
+                    "next_attempt_at": now,
+                },
+            )
+            pipe.expire(dk, self.retention_s)
+            pipe.zadd(keys.OUTBOX, {did: now})
+            dids.append(did)
+        if endpoint_id and endpoint_id not in loads_or(raw.get("endpoint_ids"), []):
+            listed = [*loads_or(raw.get("endpoint_ids"), []), endpoint_id]
+            pipe.hset(keys.event(event_id), "endpoint_ids", dumps(listed))
+        pipe.execute()
+        return dids
+
+    def load_delivery_jobs(self, dids: list[str]) -> list[DeliveryJob]:
+        pipe = self.redis.pipeline(transaction=False)
+        for did in dids:
+            event_id, _, endpoint_id = did.partition(":")
+            pipe.hgetall(keys.delivery(did))
+            pipe.hmget(keys.event(event_id), "type", "body")
+        answers = pipe.execute()
+        pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
+        endpoint_ids = sorted({did.partition(":")[2] for did in dids})
+        endpoints = self.endpoints_by_id(endpoint_ids)  # type: ignore[attr-defined]
+        jobs = []
+        for did, delivery, (event_type, body) in pairs:
+            if not delivery or body is None:
+                self.redis.zrem(keys.OUTBOX, did)
+                continue
+            endpoint_id = delivery["endpoint_id"]
+            jobs.append(
+                DeliveryJob(
+                    delivery_id=did,
+                    event_id=delivery["event_id"],
+                    event_type=event_type,
+                    body=body,
+                    state=delivery["state"],
+                    round_attempts=int(delivery.get("round_attempts") or 0),
+                    endpoint=endpoints.get(endpoint_id),
+                    endpoint_id=endpoint_id,
+                )
+            )
+        return jobs
+
+    def record_attempt(
+        self, did: str, attempt: dict[str, Any], *, outcome: str, next_attempt_at: float | None
+    ) -> None:
+        self._record_attempt(
+            args=[
+                self.prefix,
+                did,
+                dumps(attempt),
+                outcome,
+                next_attempt_at if next_attempt_at is not None else "",
+                time.time(),
+            ]
+        )
+
+    def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
+        return [
+            (str(m), float(s))
+            for m, s in self.redis.zrange(keys.OUTBOX, 0, limit - 1, withscores=True)
+        ]

@@ -1,0 +1,133 @@
+"""Watched batches: registration, the due schedule and the atomic record of each poll."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from worker import keys
+from worker.errors import NotFound
+from worker.models import PollRecord, Watch
+from worker.store.base import StoreBase, dumps, event_argv, float_or_none, loads_or
+
+
+def _watch_from(raw: dict[str, str]) -> Watch:
+    endpoint_ids = loads_or(raw.get("endpoint_ids"), None)
+    return Watch(
+        id=raw["id"],
+        tenant=raw["tenant"],
+        batch_id=raw["batch_id"],
+        connection_id=raw["connection_id"],
+        endpoint_ids=tuple(endpoint_ids) if endpoint_ids is not None else None,
+        metadata=loads_or(raw.get("metadata"), {}),
+        poll_interval_s=float_or_none(raw.get("poll_interval_s")),
+        status=raw.get("status") or None,
+        watching=raw.get("watching") == "1",
+        created_at=float(raw["created_at"]),
+        next_poll_at=float_or_none(raw.get("next_poll_at")),
+        last_polled_at=float_or_none(raw.get("last_polled_at")),
+        errors=int(raw.get("errors") or 0),
+        last_error=raw.get("last_error", ""),
+        snapshot=loads_or(raw.get("snapshot"), None),
+    )
+
+
+class WatchesMixin(StoreBase):
+    def register_watch(
+        self,
+        tenant: str,
+        *,
+        batch_id: str,
+        connection_id: str,
+        endpoint_ids: list[str] | None,
+        metadata: dict[str, Any],
+        poll_interval_s: float | None,
+    ) -> tuple[Watch, bool]:
+        """Start watching; returns the watch and whether it was newly created."""
+        wid = keys.watch_id(tenant, batch_id)
+        fields: list[str | float] = [
+            "id", wid,
+            "tenant", tenant,
+            "batch_id", batch_id,
+            "connection_id", connection_id,
+            "endpoint_ids", dumps(endpoint_ids) if endpoint_ids is not None else "",
+            "metadata", dumps(metadata),
+            "poll_interval_s", poll_interval_s if poll_interval_s is not None else "",
+        ]  # fmt: skip
+        created = self._register_watch(args=[self.prefix, wid, tenant, time.time(), *fields])
+        return self.get_watch(tenant, batch_id), bool(created)
+
+    def get_watch(self, tenant: str, batch_id: str) -> Watch:
+        raw = self.redis.hgetall(keys.watch(keys.watch_id(tenant, batch_id)))
+        if not raw:
+            raise NotFound(f"batch {batch_id!r} is not watched")
+        return _watch_from(raw)
+
+    def watches_by_id(self, ids: list[str]) -> list[Watch]:
+        pipe = self.redis.pipeline(transaction=False)
+        for wid in ids:
+            pipe.hgetall(keys.watch(wid))
+        return [_watch_from(raw) for raw in pipe.execute() if raw]
+
+    def list_watches(self, tenant: str) -> list[Watch]:
+        ids = [str(i) for i in self.redis.zrange(keys.tenant_watches(tenant), 0, -1)]
+        return self.watches_by_id(ids)
+
+    def history(self, wid: str) -> list[dict[str, Any]]:
+        return [loads_or(item, {}) for item in self.redis.lrange(keys.watch_history(wid), 0, -1)]
+
+    def watch_event_ids(self, wid: str) -> list[str]:
+        return [str(e) for e in self.redis.lrange(keys.watch_events(wid), 0, -1)]
+
+    def delete_watch(self, tenant: str, batch_id: str) -> None:
+        watch = self.get_watch(tenant, batch_id)
+        pipe = self.redis.pipeline()
+        pipe.zrem(keys.DUE, watch.id)
+        pipe.zrem(keys.tenant_watches(tenant), watch.id)
+        pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
+        pipe.execute()
+
+    def poll_now(self, wids: list[str]) -> list[str]:
+        """Make watched batches due at once (inbound provider webhooks); returns those due."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for wid in wids:
+            pipe.zadd(keys.DUE, {wid: now}, xx=True)
+        return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 0]
+
+    def record_polls(self, records: list[PollRecord]) -> dict[str, tuple[str, list[str]]]:
+        """Write every poll of a chunk in one round trip.
+
+        Returns, per watch id, the script's outcome ('changed', 'unchanged', 'conflict',
+        'retry', 'failed', 'stopped') and the delivery ids it created.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for rec in records:
+            self._queue_record(pipe, rec)
+        outcomes: dict[str, tuple[str, list[str]]] = {}
+        for rec, answer in zip(records, pipe.execute(), strict=True):
+            outcome, *deliveries = [str(a) for a in answer]
+            outcomes[rec.watch_id] = (outcome, deliveries)
+        return outcomes
+
+    def _queue_record(self, pipe: Any, rec: PollRecord) -> None:
+        next_at: str | float = rec.next_poll_at if rec.next_poll_at is not None else ""
+        lease_until = rec.now + self.delivery_lease_s
+        event = (
+            event_argv(rec.event, retention_s=self.retention_s, lease_until=lease_until)
+            if rec.event
+            else []
+        )
+        if rec.error is None:
+            self._record_poll(
+                args=[
+                    self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
+                    rec.now, next_at, dumps(rec.snapshot), *event,
+                ],
+                client=pipe,
+            )  # fmt: skip
+        else:
+            self._record_poll_error(
+                args=[self.prefix, rec.watch_id, rec.now, next_at, rec.error, *event],
+                client=pipe,
+            )

@@ -1,0 +1,143 @@
+"""From a poll's outcome to what the store must record. Pure: no I/O, clock passed in.
+
+A poll whose status differs from the last-seen one becomes an event (the first poll
+counts as a change, so a batch first seen already finished notifies once). A terminal
+status stops polling; a permanent provider error stops polling with batch.watch_failed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from worker import schedule
+from worker.errors import Permanent, ProviderError
+from worker.models import (
+    WATCH_FAILED,
+    Endpoint,
+    NewEvent,
+    PollRecord,
+    Snapshot,
+    Watch,
+    event_type_for,
+)
+
+
+def new_event_id() -> str:
+    return f"evt_{secrets.token_hex(12)}"
+
+
+def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, Any]) -> str:
+    """The webhook body, shaped like OpenAI's own ``batch.*`` events."""
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created_at": created_at,
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def snapshot_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any]:
+    return {
+        "id": watch.batch_id,
+        "status": snapshot.status,
+        "previous_status": watch.status,
+        "output_file_id": snapshot.output_file_id,
+        "error_file_id": snapshot.error_file_id,
+        "request_counts": snapshot.request_counts,
+        "provider": provider,
+        "connection_id": watch.connection_id,
+        "metadata": watch.metadata,
+        "batch": snapshot.raw,
+    }
+
+
+def subscribed(watch: Watch, endpoints: Iterable[Endpoint], event_type: str) -> tuple[str, ...]:
+    """The endpoints that get this event: the watch's list (or all), filtered by type."""
+    chosen = [
+        ep
+        for ep in endpoints
+        if (watch.endpoint_ids is None or ep.id in watch.endpoint_ids) and event_type in ep.events
+    ]
+    return tuple(ep.id for ep in chosen)
+
+
+def make_event(
+    watch: Watch, event_type: str, data: dict[str, Any], endpoints: Iterable[Endpoint], now: float
+) -> NewEvent:
+    event_id = new_event_id()
+    created_at = int(now)
+    return NewEvent(
+        id=event_id,
+        tenant=watch.tenant,
+        watch_id=watch.id,
+        batch_id=watch.batch_id,
+        type=event_type,
+        created_at=created_at,
+        body=event_body(event_id, event_type, created_at, data),
+        endpoint_ids=subscribed(watch, endpoints, event_type),
+    )
+
+
+def changes_status(watch: Watch, snapshot: Snapshot) -> bool:
+    return snapshot.status != watch.status
+
+
+def plan_snapshot(
+    watch: Watch, snapshot: Snapshot, *, provider: str, endpoints: Iterable[Endpoint], now: float
+) -> PollRecord:
+    next_at = (
+        None
+        if snapshot.is_terminal
+        else schedule.next_poll_at(
+            now=now, created_at=watch.created_at, poll_interval_s=watch.poll_interval_s
+        )
+    )
+    event = None
+    if changes_status(watch, snapshot):
+        data = snapshot_data(watch, snapshot, provider)
+        event = make_event(watch, event_type_for(snapshot.status), data, endpoints, now)
+    return PollRecord(
+        watch_id=watch.id,
+        now=now,
+        next_poll_at=next_at,
+        expected_status=watch.status,
+        status=snapshot.status,
+        snapshot=snapshot.raw,
+        event=event,
+    )
+
+
+def plan_error(
+    watch: Watch,
+    error: ProviderError,
+    *,
+    provider: str,
+    endpoints: Iterable[Endpoint],
+    now: float,
+) -> PollRecord:
+    message = str(error)
+    if not isinstance(error, Permanent):
+        base_s = watch.poll_interval_s or schedule.default_interval_s(now - watch.created_at)
+        next_at = schedule.next_poll_after_error_at(
+            now=now,
+            consecutive_errors=watch.errors + 1,
+            base_interval_s=base_s,
+            retry_after_s=error.retry_after_s,
+        )
+        return PollRecord(watch_id=watch.id, now=now, next_poll_at=next_at, error=message)
+    data = {
+        "id": watch.batch_id,
+        "status": watch.status,
+        "previous_status": watch.status,
+        "error": {"message": message, "status_code": error.status_code},
+        "provider": provider,
+        "connection_id": watch.connection_id,
+        "metadata": watch.metadata,
+    }
+    event = make_event(watch, WATCH_FAILED, data, endpoints, now)
+    return PollRecord(watch_id=watch.id, now=now, next_poll_at=None, error=message, event=event)
