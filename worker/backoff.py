@@ -48,7 +48,7 @@ def retry_delay_s(
     if attempts_made < 1 or attempts_made > len(schedule_s):
         return None
     base_s = schedule_s[attempts_made - 1]
-    jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION)  # noqa: S311 - spreading load, not security
+    jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION)
     delay_s = base_s * (1 + jitter)
     if retry_after_s is not None:
         delay_s = max(delay_s, retry_after_s)

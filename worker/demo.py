@@ -54,7 +54,7 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> _Server:
 class _QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _answer(self, status: int, payload: dict[str, Any]) -> None:

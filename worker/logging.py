@@ -66,5 +66,12 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     # Per-task "received"/"succeeded" lines would drown the log at one tick a second.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "uvicorn.access",
+        "celery.app.trace",
+        "celery.worker.strategy",
+        "celery.beat",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

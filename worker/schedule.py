@@ -38,7 +38,7 @@ def next_poll_at(
     if poll_interval_s is not None:
         return now + poll_interval_s
     interval_s = default_interval_s(now - created_at)
-    jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION) * interval_s  # noqa: S311 - spreading load, not security
+    jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION) * interval_s
     return now + interval_s + jitter
 
 

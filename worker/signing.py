@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from worker.errors import InputError
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 DEFAULT_TOLERANCE_S = 300
 
 

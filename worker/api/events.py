@@ -18,7 +18,7 @@ def list_events(
     tenant: TenantDep,
     store: StoreDep,
     batch_id: str | None = None,
-    type: str | None = None,  # noqa: A002 - the contract's query parameter name
+    type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     events = store.list_events(tenant, batch_id=batch_id, event_type=type, limit=limit)

@@ -79,7 +79,7 @@ class EventsMixin(StoreBase):
     def _delivery_view(self, did: str) -> dict[str, Any]:
         raw = self.redis.hgetall(keys.delivery(did))
         attempts = [loads_or(a, {}) for a in self.redis.lrange(keys.delivery_attempts(did), 0, -1)]
-        event_id, _, endpoint_id = did.partition(":")
+        _, _, endpoint_id = did.partition(":")
         return {
             "endpoint_id": endpoint_id,
             "state": raw.get("state", "expired"),
@@ -123,7 +123,7 @@ class EventsMixin(StoreBase):
     def load_delivery_jobs(self, dids: list[str]) -> list[DeliveryJob]:
         pipe = self.redis.pipeline(transaction=False)
         for did in dids:
-            event_id, _, endpoint_id = did.partition(":")
+            event_id = did.partition(":")[0]
             pipe.hgetall(keys.delivery(did))
             pipe.hmget(keys.event(event_id), "type", "body")
         answers = pipe.execute()

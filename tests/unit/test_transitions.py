@@ -1,0 +1,288 @@
+"""From a poll's answer to the event and next poll the store must record."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from worker import transitions
+from worker.errors import ProviderRejected, ProviderUnavailable
+from worker.models import DEFAULT_EVENT_TYPES, WATCH_FAILED, Endpoint, Snapshot, Watch
+
+NOW = 1_700_000_500.0
+BATCH_RAW: dict[str, Any] = {
+    "id": "batch_1",
+    "object": "batch",
+    "status": "completed",
+    "output_file_id": "file-out",
+    "error_file_id": "file-err",
+    "request_counts": {"total": 3, "completed": 2, "failed": 1},
+    "completion_window": "24h",
+}
+
+
+def a_watch(**changes: Any) -> Watch:
+    watch = Watch(
+        id="w_1",
+        tenant="acme",
+        batch_id="batch_1",
+        connection_id="conn_1",
+        endpoint_ids=None,
+        metadata={"job": "nightly"},
+        poll_interval_s=None,
+        status=None,
+        watching=True,
+        created_at=NOW - 30,
+        next_poll_at=NOW,
+        last_polled_at=None,
+        errors=0,
+        last_error="",
+        snapshot=None,
+    )
+    return replace(watch, **changes)
+
+
+def a_snapshot(status: str = "completed") -> Snapshot:
+    raw = {**BATCH_RAW, "status": status}
+    return Snapshot(
+        batch_id="batch_1",
+        status=status,
+        output_file_id=raw["output_file_id"],
+        error_file_id=raw["error_file_id"],
+        request_counts=raw["request_counts"],
+        raw=raw,
+    )
+
+
+def an_endpoint(ep_id: str, events: tuple[str, ...] = DEFAULT_EVENT_TYPES) -> Endpoint:
+    return Endpoint(
+        id=ep_id,
+        tenant="acme",
+        url=f"https://example.com/{ep_id}",
+        events=events,
+        description="",
+        secret="whsec_x",
+        old_secret=None,
+        old_secret_expires_at=None,
+        disabled=False,
+        disabled_reason="",
+        created_at=NOW - 100,
+    )
+
+
+def test_first_poll_of_a_finished_batch_notifies_once_and_stops_polling() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(), a_snapshot("completed"), provider="openai", endpoints=[], now=NOW
+    )
+
+    assert record.next_poll_at is None
+    assert record.status == "completed"
+    assert record.expected_status is None
+    assert record.event is not None
+    assert record.event.type == "batch.completed"
+    assert json.loads(record.event.body)["data"]["previous_status"] is None
+
+
+def test_same_status_as_last_seen_plans_no_event_and_keeps_polling() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="in_progress"),
+        a_snapshot("in_progress"),
+        provider="openai",
+        endpoints=[an_endpoint("ep_1")],
+        now=NOW,
+    )
+
+    assert record.event is None
+    assert record.next_poll_at is not None
+    assert record.next_poll_at > NOW
+
+
+def test_non_terminal_change_plans_its_event_and_keeps_polling() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="validating"),
+        a_snapshot("in_progress"),
+        provider="openai",
+        endpoints=[],
+        now=NOW,
+    )
+
+    assert record.event is not None
+    assert record.event.type == "batch.in_progress"
+    assert record.next_poll_at is not None
+
+
+def test_explicit_poll_interval_sets_the_next_poll() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="in_progress", poll_interval_s=45.0),
+        a_snapshot("in_progress"),
+        provider="openai",
+        endpoints=[],
+        now=NOW,
+    )
+
+    assert record.next_poll_at == NOW + 45.0
+
+
+def test_status_change_event_body_has_the_openai_event_shape_and_our_extra_fields() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="finalizing"),
+        a_snapshot("completed"),
+        provider="keywordsai",
+        endpoints=[an_endpoint("ep_1")],
+        now=NOW,
+    )
+    assert record.event is not None
+
+    body = json.loads(record.event.body)
+
+    assert body["id"] == record.event.id
+    assert body["id"].startswith("evt_")
+    assert body["object"] == "event"
+    assert body["type"] == "batch.completed"
+    assert body["created_at"] == int(NOW)
+    assert body["data"] == {
+        "id": "batch_1",
+        "status": "completed",
+        "previous_status": "finalizing",
+        "output_file_id": "file-out",
+        "error_file_id": "file-err",
+        "request_counts": {"total": 3, "completed": 2, "failed": 1},
+        "provider": "keywordsai",
+        "connection_id": "conn_1",
+        "metadata": {"job": "nightly"},
+        "batch": BATCH_RAW,
+    }
+
+
+def test_each_planned_event_gets_its_own_id() -> None:
+    ids = set()
+    for _ in range(5):
+        record = transitions.plan_snapshot(
+            a_watch(), a_snapshot(), provider="openai", endpoints=[], now=NOW
+        )
+        assert record.event is not None
+        ids.add(record.event.id)
+
+    assert len(ids) == 5
+
+
+def test_only_endpoints_subscribed_to_the_event_type_receive_it() -> None:
+    endpoints = [
+        an_endpoint("ep_default"),
+        an_endpoint("ep_failures", events=("batch.failed",)),
+        an_endpoint("ep_progress", events=("batch.in_progress", "batch.completed")),
+    ]
+
+    completed = transitions.plan_snapshot(
+        a_watch(status="in_progress"),
+        a_snapshot("completed"),
+        provider="openai",
+        endpoints=endpoints,
+        now=NOW,
+    )
+    progress = transitions.plan_snapshot(
+        a_watch(status="validating"),
+        a_snapshot("in_progress"),
+        provider="openai",
+        endpoints=endpoints,
+        now=NOW,
+    )
+
+    assert completed.event is not None
+    assert completed.event.endpoint_ids == ("ep_default", "ep_progress")
+    assert progress.event is not None
+    assert progress.event.endpoint_ids == ("ep_progress",)
+
+
+def test_watch_with_endpoint_ids_notifies_only_those_endpoints() -> None:
+    endpoints = [an_endpoint("ep_1"), an_endpoint("ep_2"), an_endpoint("ep_3")]
+
+    record = transitions.plan_snapshot(
+        a_watch(endpoint_ids=("ep_3", "ep_1")),
+        a_snapshot("failed"),
+        provider="openai",
+        endpoints=endpoints,
+        now=NOW,
+    )
+
+    assert record.event is not None
+    assert set(record.event.endpoint_ids) == {"ep_1", "ep_3"}
+
+
+def test_watch_without_endpoint_ids_notifies_every_subscribed_endpoint() -> None:
+    endpoints = [an_endpoint("ep_1"), an_endpoint("ep_2")]
+
+    record = transitions.plan_snapshot(
+        a_watch(endpoint_ids=None),
+        a_snapshot("expired"),
+        provider="openai",
+        endpoints=endpoints,
+        now=NOW,
+    )
+
+    assert record.event is not None
+    assert record.event.endpoint_ids == ("ep_1", "ep_2")
+
+
+def test_rejected_batch_plans_watch_failed_and_stops_polling() -> None:
+    error = ProviderRejected(
+        "openai answered 404: No batch found with id 'batch_1'.",
+        batch_id="batch_1",
+        status_code=404,
+    )
+    endpoints = [an_endpoint("ep_1", events=(*DEFAULT_EVENT_TYPES, WATCH_FAILED))]
+
+    record = transitions.plan_error(
+        a_watch(status="in_progress"), error, provider="openai", endpoints=endpoints, now=NOW
+    )
+
+    assert record.next_poll_at is None
+    assert record.error is not None
+    assert "No batch found" in record.error
+    assert record.event is not None
+    assert record.event.type == "batch.watch_failed"
+    assert record.event.endpoint_ids == ("ep_1",)
+    body = json.loads(record.event.body)
+    assert body["type"] == "batch.watch_failed"
+    assert body["data"]["id"] == "batch_1"
+    assert body["data"]["status"] == "in_progress"
+    assert body["data"]["error"] == {
+        "message": "openai answered 404: No batch found with id 'batch_1'.",
+        "status_code": 404,
+    }
+    assert body["data"]["connection_id"] == "conn_1"
+    assert body["data"]["metadata"] == {"job": "nightly"}
+
+
+def test_unavailable_provider_reschedules_no_sooner_than_retry_after() -> None:
+    error = ProviderUnavailable(
+        "openai answered 429: Rate limit reached",
+        batch_id="batch_1",
+        status_code=429,
+        retry_after_s=120.0,
+    )
+
+    record = transitions.plan_error(
+        a_watch(status="in_progress"), error, provider="openai", endpoints=[], now=NOW
+    )
+
+    assert record.event is None
+    assert record.next_poll_at is not None
+    assert record.next_poll_at >= NOW + 120.0
+    assert record.error == "openai answered 429: Rate limit reached"
+
+
+def test_repeated_provider_errors_push_the_next_poll_further_out() -> None:
+    error = ProviderUnavailable("openai answered 503: overloaded", batch_id="batch_1")
+
+    first = transitions.plan_error(
+        a_watch(errors=0), error, provider="openai", endpoints=[], now=NOW
+    )
+    fourth = transitions.plan_error(
+        a_watch(errors=3), error, provider="openai", endpoints=[], now=NOW
+    )
+
+    assert first.next_poll_at is not None
+    assert fourth.next_poll_at is not None
+    assert NOW < first.next_poll_at < fourth.next_poll_at
