@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ def parse_retry_after_s(headers: Mapping[str, str], *, now: float) -> float | No
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates carry no zone: HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
     return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER_S)
 
 

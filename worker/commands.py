@@ -106,7 +106,7 @@ def tokens_create(args: argparse.Namespace) -> int:
 
 
 def sample_event(event_type: str, now: int) -> dict[str, Any]:
-    status = event_type.removeprefix("batch.")
+    status = event_type.removeprefix("batch.") if event_type.startswith("batch.") else "completed"
     terminal_ok = status == "completed"
     return {
         "id": f"evt_test_{now}",

@@ -125,11 +125,6 @@ def test_retry_after_date_in_gmt_does_not_depend_on_the_host_time_zone() -> None
     assert parse_retry_after_s(headers, now=NOW) == pytest.approx(90.0)
 
 
-@pytest.mark.xfail(
-    reason="backoff.parse_retry_after_s reads zone-less HTTP dates (asctime form, '-0000') "
-    "as host local time: parsedate_to_datetime returns a naive datetime",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "header",
     [

@@ -1,0 +1,150 @@
+"""Running batchhook: the dev command, health and metrics, status, inbound webhooks, logs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import standardwebhooks
+
+from tests.e2e.flows import connect, new_batch_id, subscribe, watch
+from tests.e2e.stack import Stack, stack_env
+from tests.support.provider_stub import ProviderStub
+from tests.support.receiver import Receiver
+from tests.support.waiting import free_port, wait_until
+
+INBOUND_SECRET = "whsec_" + "aW5ib3VuZC1zZWNyZXQtZm9yLXRlc3Rz"
+CANARY_KEY = "sk-canary-must-never-be-logged-4242"
+CANARY_ENDPOINT_SECRET = "whsec_" + "Y2FuYXJ5LWVuZHBvaW50LXNlY3JldC0xMjM0"
+
+
+def test_dev_demo_runs_everything_without_a_redis_and_shows_a_verified_webhook() -> None:
+    env = stack_env(f"redis://127.0.0.1:{free_port()}/0", free_port())
+    del env["BATCHHOOK_SECRET_KEY"], env["BATCHHOOK_LOG_FORMAT"]
+    result = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "dev", "--demo", "--exit-after-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "started one at" in result.stdout  # the embedded Redis
+    assert "token: bh_" in result.stdout
+    assert "batch.completed (verified)" in result.stdout
+    assert "output_file_id=file-" in result.stdout
+
+
+def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
+    assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{stack.api_url}/readyz").status_code == 200
+    with ProviderStub("openai", api_key="sk-metrics") as stub:
+        conn = connect(api, stub)
+        subscribe(api, receiver)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "completed")
+        watch(api, batch_id, conn["id"])
+        receiver.wait_for(1)
+
+    def metrics() -> dict[str, float]:
+        text = httpx.get(f"{stack.api_url}/metrics").text
+        return {
+            name: float(value)
+            for name, _, value in (line.partition(" ") for line in text.splitlines())
+            if name.startswith("batchhook_")
+        }
+
+    counted = wait_until(lambda: (m := metrics()).get("batchhook_attempts_succeeded_total") and m)
+    assert counted["batchhook_polls_total"] >= 1
+    assert counted["batchhook_events_created_total"] >= 1
+
+
+def test_status_lists_watched_batches(stack: Stack, api: httpx.Client) -> None:
+    with ProviderStub("openai", api_key="sk-status") as stub:
+        conn = connect(api, stub)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        watch(api, batch_id, conn["id"])
+        wait_until(lambda: api.get(f"/v1/batches/{batch_id}").json()["status"])
+
+        result = stack.cli("status")
+        assert result.returncode == 0, result.stderr
+        [row] = [line for line in result.stdout.splitlines() if batch_id in line]
+        assert "in_progress" in row and "yes" in row
+        assert "pending deliveries" in result.stdout
+
+
+def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    with ProviderStub("openai", api_key="sk-inbound") as stub:
+        conn = connect(api, stub, webhook_secret=INBOUND_SECRET)
+        subscribe(api, receiver)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        watch(api, batch_id, conn["id"], poll_interval=86400)
+        wait_until(lambda: stub.requests_for(batch_id))
+        stub.set_batch(batch_id, "completed")
+
+        event = {
+            "id": "evt_provider_1",
+            "object": "event",
+            "type": "batch.completed",
+            "created_at": int(time.time()),
+            "data": {"id": batch_id},
+        }
+        body = httpx.Request("POST", "/", json=event).content
+        url = f"{stack.api_url}/v1/inbound/{conn['id']}"
+
+        forged = httpx.post(
+            url, content=body, headers=signed_headers("whsec_" + "Zm9yZ2Vk" * 4, body)
+        )
+        assert forged.status_code in (400, 401), forged.text
+        assert forged.json()["error"]["message"]
+        assert len(stub.requests_for(batch_id)) == 1
+
+        accepted = httpx.post(url, content=body, headers=signed_headers(INBOUND_SECRET, body))
+        assert accepted.status_code == 200, accepted.text
+        [hook] = receiver.wait_for(1)
+        assert hook.json["type"] == "batch.completed"
+        assert hook.json["data"]["previous_status"] == "in_progress"
+
+
+def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+    msg_id = "msg_inbound_1"
+    now = int(time.time())
+    signed_at = datetime.fromtimestamp(now, tz=UTC)
+    signature = standardwebhooks.Webhook(secret).sign(msg_id, signed_at, body.decode())
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(now),
+        "webhook-signature": signature,
+    }
+
+
+def test_keys_secrets_and_tokens_never_reach_the_logs(stack: Stack, receiver: Receiver) -> None:
+    token = stack.new_token()
+    with stack.client(token) as api, ProviderStub("openai", api_key=CANARY_KEY) as stub:
+        conn = connect(api, stub, webhook_secret=INBOUND_SECRET)
+        subscribe(api, receiver, secret=CANARY_ENDPOINT_SECRET)
+        receiver.respond_with(500)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "completed")
+        watch(api, batch_id, conn["id"])
+        receiver.wait_for(2)
+        wrong = api.post(
+            "/v1/connections",
+            json={"provider": "openai", "api_key": CANARY_KEY, "base_url": "ftp://nowhere"},
+        )
+        assert wrong.status_code in (400, 422)
+        assert CANARY_KEY not in wrong.text
+
+    logs = stack.logs()
+    assert batch_id in logs, "the stack logged nothing about the batch: the check would be empty"
+    for secret in (CANARY_KEY, CANARY_ENDPOINT_SECRET, INBOUND_SECRET, token):
+        assert secret not in logs
