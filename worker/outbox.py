@@ -18,6 +18,7 @@ async def _deliver_one(
     store: Store, client: httpx.AsyncClient, job: DeliveryJob, settings: Settings
 ) -> str:
     structlog.contextvars.bind_contextvars(
+        batch_id=job.batch_id,
         event_id=job.event_id,
         delivery_id=job.delivery_id,
         endpoint_id=job.endpoint_id,

@@ -18,6 +18,7 @@ class DeliveryJob:
 
     delivery_id: str
     event_id: str
+    batch_id: str | None  # None for webhook.test events
     event_type: str
     body: str
     state: str
@@ -125,13 +126,13 @@ class EventsMixin(StoreBase):
         for did in dids:
             event_id = did.partition(":")[0]
             pipe.hgetall(keys.delivery(did))
-            pipe.hmget(keys.event(event_id), "type", "body")
+            pipe.hmget(keys.event(event_id), "type", "body", "batch_id")
         answers = pipe.execute()
         pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
         endpoint_ids = sorted({did.partition(":")[2] for did in dids})
         endpoints = self.endpoints_by_id(endpoint_ids)  # type: ignore[attr-defined]
         jobs = []
-        for did, delivery, (event_type, body) in pairs:
+        for did, delivery, (event_type, body, batch_id) in pairs:
             if not delivery or body is None:
                 self.redis.zrem(keys.OUTBOX, did)
                 continue
@@ -140,6 +141,7 @@ class EventsMixin(StoreBase):
                 DeliveryJob(
                     delivery_id=did,
                     event_id=delivery["event_id"],
+                    batch_id=batch_id or None,
                     event_type=event_type,
                     body=body,
                     state=delivery["state"],
