@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 
 
 @dataclass
@@ -82,3 +83,21 @@ class LoopbackServer:
                 return
 
         return _Handler
+
+
+class LoopbackService:
+    """Base of the test doubles that answer HTTP: ``with`` starts and stops their server."""
+
+    _server: LoopbackServer
+
+    def __enter__(self) -> Self:
+        self._server.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.__exit__(exc_type, exc, tb)

@@ -12,11 +12,10 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-from tests.support.http_server import Answer, LoopbackServer, Request
+from tests.support.http_server import Answer, LoopbackServer, LoopbackService, Request
 
 PARAMS_HEADERS = {"keywordsai": "x-data-keywordsai-params", "respan": "x-data-respan-params"}
 PREFIXES = {"keywordsai": "/api/v1", "respan": "/api/v1"}
@@ -40,7 +39,7 @@ def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -
     )
 
 
-class ProviderStub:
+class ProviderStub(LoopbackService):
     def __init__(
         self,
         flavour: str,
@@ -60,18 +59,6 @@ class ProviderStub:
         self._requests: dict[str, list[Request]] = defaultdict(list)
         self._server = LoopbackServer(self._handle)
         self.base_url = self._server.url + PREFIXES.get(flavour, "/v1")
-
-    def __enter__(self) -> ProviderStub:
-        self._server.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
 
     # --- what a test sets up -------------------------------------------------------------
 

@@ -12,13 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import openai
 import standardwebhooks
 
-from tests.support.http_server import Answer, LoopbackServer, Request
+from tests.support.http_server import Answer, LoopbackServer, LoopbackService, Request
 from tests.support.waiting import wait_until
 
 Reply = int | tuple[int, dict[str, str]]
@@ -35,7 +34,7 @@ class Received:
     unwrapped_type: str | None
 
 
-class Receiver:
+class Receiver(LoopbackService):
     def __init__(self) -> None:
         self.secret: str | None = None
         self.received: list[Received] = []
@@ -44,18 +43,6 @@ class Receiver:
         self._lock = threading.Lock()
         self._server = LoopbackServer(self._handle)
         self.url = f"{self._server.url}/hooks"
-
-    def __enter__(self) -> Receiver:
-        self._server.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
 
     def respond_with(self, *answers: Reply) -> None:
         """Answer the next deliveries with these statuses (then 200 again)."""
