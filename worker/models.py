@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,22 @@ class Snapshot:
         return self.status in TERMINAL
 
 
+SENSITIVE_HEADER = re.compile(
+    r"(^|[-_])(apikey|key|auth\w*|token|secret|passw\w*|cookie|signature|credentials?|config)"
+    r"($|[-_])",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+
+
+def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Header names with the values of anything that may carry a credential hidden."""
+    return {
+        name: REDACTED if SENSITIVE_HEADER.search(name) else value
+        for name, value in headers.items()
+    }
+
+
 @dataclass(frozen=True)
 class Connection:
     """A tenant's credentials for one provider account (api_key decrypted)."""
@@ -77,7 +94,7 @@ class Connection:
             "object": "connection",
             "provider": self.provider,
             "base_url": self.base_url,
-            "headers": self.headers,
+            "headers": redacted_headers(self.headers),
             "params": self.params,
             "watch_all": self.watch_all,
             "has_webhook_secret": self.webhook_secret is not None,

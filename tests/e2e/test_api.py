@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.e2e.flows import connect, new_batch_id, subscribe, watch
 from tests.e2e.stack import Stack
@@ -172,6 +173,22 @@ def test_keys_and_secrets_are_never_shown_again(api: httpx.Client, receiver: Rec
             assert "sk-never-shown-123" not in text
             assert VALID_SECRET not in text
             assert endpoint["secret"] not in text
+
+
+def test_credential_headers_are_stored_sealed_and_shown_redacted(
+    api: httpx.Client, stack: Stack
+) -> None:
+    headers = {"x-portkey-provider": "openai", "x-portkey-api-key": "pk-hidden-456"}
+    with ProviderStub("portkey", api_key="sk-portkey", headers=headers) as stub:
+        conn = connect(api, stub, headers=headers)
+        shown = api.get(f"/v1/connections/{conn['id']}").json()["headers"]
+        assert shown == {"x-portkey-provider": "openai", "x-portkey-api-key": "[redacted]"}
+        assert conn["headers"] == shown
+        stored = redis.Redis.from_url(stack.env["BATCHHOOK_REDIS_URL"]).hgetall(
+            f"bh:conn:{conn['id']}"
+        )
+        assert stored, "the connection is not where the test looks for it"
+        assert not any(b"pk-hidden-456" in value for value in stored.values())
 
 
 def test_registering_twice_answers_200_with_the_same_watch(

@@ -109,9 +109,14 @@ def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
 
         accepted = httpx.post(url, content=body, headers=signed_headers(INBOUND_SECRET, body))
         assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["poll_scheduled"] is True
         [hook] = receiver.wait_for(1)
         assert hook.json["type"] == "batch.completed"
         assert hook.json["data"]["previous_status"] == "in_progress"
+
+        again = httpx.post(url, content=body, headers=signed_headers(INBOUND_SECRET, body))
+        assert again.status_code == 200, again.text
+        assert again.json()["poll_scheduled"] is False, "a finished batch is not polled again"
 
 
 def signed_headers(secret: str, body: bytes) -> dict[str, str]:

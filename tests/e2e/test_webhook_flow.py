@@ -17,7 +17,13 @@ PROVIDER_SETUPS = {
     "openai_compatible": {},
     "keywordsai": {"params": {"customer_identifier": "user123"}},
     "respan": {"params": {"customer_identifier": "user123"}},
-    "portkey": {"headers": {"x-portkey-provider": "openai", "x-portkey-trace-id": "trace-1"}},
+    "portkey": {
+        "headers": {
+            "x-portkey-provider": "openai",
+            "x-portkey-trace-id": "trace-1",
+            "x-portkey-virtual-key": "vk-portkey-routing",
+        }
+    },
 }
 
 

@@ -92,8 +92,8 @@ class WatchesMixin(StoreBase):
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.zadd(keys.DUE, {wid: now}, xx=True)
-        return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 0]
+            pipe.zadd(keys.DUE, {wid: now}, xx=True, ch=True)
+        return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
 
     def record_polls(self, records: list[PollRecord]) -> dict[str, tuple[str, list[str]]]:
         """Write every poll of a chunk in one round trip.
