@@ -40,9 +40,19 @@ def event_type_for(status: str) -> str:
     return f"batch.{status}"
 
 
+UNKNOWN_STATUS = "unknown"
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """One retrieve answer, normalised across providers."""
+    """One retrieve answer, normalised across providers.
+
+    ``status`` is the normalised status (a ``BatchStatus`` value, or ``"unknown"`` for a
+    word no mapping knows); ``provider_status`` is the provider's own word, which is what
+    a change is detected on and what events carry as ``data.status``. ``request_counts``
+    has OpenAI's shape (``total``, ``completed``, ``failed``) whatever the provider; times
+    are Unix seconds.
+    """
 
     batch_id: str
     status: str
@@ -50,10 +60,30 @@ class Snapshot:
     error_file_id: str | None
     request_counts: dict[str, int] | None
     raw: dict[str, Any] = field(repr=False)
+    provider_status: str = ""
+    created_at: float | None = None
+    expires_at: float | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def word(self) -> str:
+        """The provider's own status word (the normalised one when it gave none)."""
+        return self.provider_status or self.status
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """What the store keeps beside the raw object, in one shape for every provider."""
+        return {
+            "normalized_status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "request_counts": self.request_counts,
+            "batch_created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "observed_at": now,
+        }
 
 
 SENSITIVE_HEADER = re.compile(
@@ -154,6 +184,13 @@ class Watch:
     errors: int
     last_error: str
     snapshot: dict[str, Any] | None = field(repr=False)
+    summary: dict[str, Any] = field(default_factory=dict)
+    status_changed_at: float | None = None
+
+    @property
+    def normalized_status(self) -> str | None:
+        value = self.summary.get("normalized_status")
+        return str(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -180,5 +217,6 @@ class PollRecord:
     expected_status: str | None = None
     status: str | None = None
     snapshot: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
     event: NewEvent | None = None
     error: str | None = None

@@ -14,7 +14,7 @@ import httpx
 import structlog
 
 from worker.errors import Permanent, ProviderError, ProviderRejected
-from worker.models import Connection, Endpoint, PollRecord, Snapshot, Watch
+from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import retrieve
 from worker.store import Store
 from worker.transitions import changes_status, plan_error, plan_snapshot
@@ -98,6 +98,8 @@ async def poll_chunk(
 
 def _log_outcome(watch: Watch, record: PollRecord, outcome: str) -> None:
     bound = log.bind(batch_id=watch.batch_id, watch_id=watch.id)
+    if record.summary and record.summary.get("normalized_status") == UNKNOWN_STATUS:
+        bound.warning("batch_status_unknown", status=record.status)
     if record.error is not None:
         bound.warning("batch_poll_failed", error=record.error, outcome=outcome)
     elif outcome == "changed":

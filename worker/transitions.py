@@ -15,6 +15,7 @@ from typing import Any
 from worker import schedule
 from worker.errors import Permanent, ProviderError
 from worker.models import (
+    UNKNOWN_STATUS,
     WATCH_FAILED,
     Endpoint,
     NewEvent,
@@ -44,7 +45,8 @@ def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, 
 def snapshot_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any]:
     return {
         "id": watch.batch_id,
-        "status": snapshot.status,
+        "status": snapshot.word,
+        "normalized_status": snapshot.status,
         "previous_status": watch.status,
         "output_file_id": snapshot.output_file_id,
         "error_file_id": snapshot.error_file_id,
@@ -84,7 +86,7 @@ def make_event(
 
 
 def changes_status(watch: Watch, snapshot: Snapshot) -> bool:
-    return snapshot.status != watch.status
+    return snapshot.word != watch.status
 
 
 def plan_snapshot(
@@ -98,7 +100,7 @@ def plan_snapshot(
         )
     )
     event = None
-    if changes_status(watch, snapshot):
+    if changes_status(watch, snapshot) and snapshot.status != UNKNOWN_STATUS:
         data = snapshot_data(watch, snapshot, provider)
         event = make_event(watch, event_type_for(snapshot.status), data, endpoints, now)
     return PollRecord(
@@ -106,8 +108,9 @@ def plan_snapshot(
         now=now,
         next_poll_at=next_at,
         expected_status=watch.status,
-        status=snapshot.status,
+        status=snapshot.word,
         snapshot=snapshot.raw,
+        summary=snapshot.summary(now),
         event=event,
     )
 
@@ -133,6 +136,7 @@ def plan_error(
     data = {
         "id": watch.batch_id,
         "status": watch.status,
+        "normalized_status": watch.normalized_status,
         "previous_status": watch.status,
         "error": {"message": message, "status_code": error.status_code},
         "provider": provider,

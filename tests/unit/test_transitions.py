@@ -43,11 +43,12 @@ def a_watch(**changes: Any) -> Watch:
     return replace(watch, **changes)
 
 
-def a_snapshot(status: str = "completed") -> Snapshot:
-    raw = {**BATCH_RAW, "status": status}
+def a_snapshot(status: str = "completed", provider_status: str = "") -> Snapshot:
+    raw = {**BATCH_RAW, "status": provider_status or status}
     return Snapshot(
         batch_id="batch_1",
         status=status,
+        provider_status=provider_status,
         output_file_id=raw["output_file_id"],
         error_file_id=raw["error_file_id"],
         request_counts=raw["request_counts"],
@@ -143,6 +144,7 @@ def test_status_change_event_body_has_the_openai_event_shape_and_our_extra_field
     assert body["created_at"] == int(NOW)
     assert body["data"] == {
         "id": "batch_1",
+        "normalized_status": "completed",
         "status": "completed",
         "previous_status": "finalizing",
         "output_file_id": "file-out",
@@ -286,3 +288,37 @@ def test_repeated_provider_errors_push_the_next_poll_further_out() -> None:
     assert first.next_poll_at is not None
     assert fourth.next_poll_at is not None
     assert NOW < first.next_poll_at < fourth.next_poll_at
+
+
+def test_the_event_type_comes_from_the_normalised_status_and_data_keeps_the_word() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="InProgress"),
+        a_snapshot("completed", provider_status="PartiallyCompleted"),
+        provider="portkey",
+        endpoints=[an_endpoint("ep_1")],
+        now=NOW,
+    )
+    assert record.event is not None
+    data = json.loads(record.event.body)["data"]
+
+    assert record.event.type == "batch.completed"
+    assert record.status == "PartiallyCompleted"
+    assert data["status"] == "PartiallyCompleted"
+    assert data["normalized_status"] == "completed"
+    assert data["previous_status"] == "InProgress"
+    assert record.next_poll_at is None
+
+
+def test_an_unknown_status_is_recorded_and_polled_again_without_an_event() -> None:
+    record = transitions.plan_snapshot(
+        a_watch(status="in_progress"),
+        a_snapshot("unknown", provider_status="rehydrating"),
+        provider="portkey",
+        endpoints=[an_endpoint("ep_1")],
+        now=NOW,
+    )
+
+    assert record.event is None
+    assert record.status == "rehydrating"
+    assert record.summary is not None and record.summary["normalized_status"] == "unknown"
+    assert record.next_poll_at is not None and record.next_poll_at > NOW

@@ -16,12 +16,13 @@ router = APIRouter(prefix="/v1/batches")
 
 
 def batch_view(watch: Watch) -> dict[str, Any]:
-    snapshot = watch.snapshot or {}
+    snapshot = watch.summary or watch.snapshot or {}
     return {
         "object": "batch_watch",
         "batch_id": watch.batch_id,
         "connection_id": watch.connection_id,
         "status": watch.status,
+        "normalized_status": watch.normalized_status,
         "watching": watch.watching,
         "endpoint_ids": list(watch.endpoint_ids) if watch.endpoint_ids is not None else None,
         "metadata": watch.metadata,

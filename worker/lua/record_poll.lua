@@ -2,12 +2,13 @@
 -- last-seen one, append to the history and create the event with its deliveries, all in
 -- this one step; the caller's expected previous status guards against a stale read.
 -- ARGV: prefix, wid, expected_prev, status, now, next_poll_at ('' = stop polling),
---       snapshot, then the event fields (see event_from_argv) from ARGV[8]
+--       snapshot, summary (the normalised fields), then the event fields (see
+--       event_from_argv) from ARGV[9], absent when the new status maps to no event
 local prefix, wid, expected, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wk = prefix .. 'watch:' .. wid
 if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
 local current = redis.call('HGET', wk, 'status') or ''
-redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[7], 'errors', 0, 'last_error', '')
+redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[7], 'summary', ARGV[8], 'errors', 0, 'last_error', '')
 redis.call('HINCRBY', wk, 'polls', 1)
 redis.call('HINCRBY', prefix .. 'stats', 'polls', 1)
 local function reschedule()
@@ -27,8 +28,9 @@ if current ~= expected then
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
 redis.call('RPUSH', prefix .. 'watch:' .. wid .. ':history',
-  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[8]}))
+  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[9]}))
 reschedule()
-local created = create_event(prefix, event_from_argv(8))
+if ARGV[9] == nil then return {'changed'} end
+local created = create_event(prefix, event_from_argv(9))
 table.insert(created, 1, 'changed')
 return created

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from worker.errors import ProviderUnavailable
 from worker.models import Connection, Snapshot
-from worker.providers.base import RetrieveRequest, int_counts
+from worker.providers.base import RetrieveRequest, int_counts, normalize_status, unix_seconds
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,14 @@ class OpenAIFamilyProvider:
             )
         return Snapshot(
             batch_id=str(body.get("id") or batch_id),
-            status=status.lower(),
+            status=normalize_status(status),
+            provider_status=status,
             output_file_id=body.get("output_file_id"),
             error_file_id=body.get("error_file_id"),
             request_counts=int_counts(body.get("request_counts")),
             raw=body,
+            created_at=unix_seconds(body.get("created_at")),
+            expires_at=unix_seconds(body.get("expires_at")),
         )
 
 

@@ -29,6 +29,8 @@ def _watch_from(raw: dict[str, str]) -> Watch:
         errors=int(raw.get("errors") or 0),
         last_error=raw.get("last_error", ""),
         snapshot=loads_or(raw.get("snapshot"), None),
+        summary=loads_or(raw.get("summary"), {}),
+        status_changed_at=float_or_none(raw.get("status_changed_at")),
     )
 
 
@@ -122,7 +124,7 @@ class WatchesMixin(StoreBase):
             self._record_poll(
                 args=[
                     self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
-                    rec.now, next_at, dumps(rec.snapshot), *event,
+                    rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}), *event,
                 ],
                 client=pipe,
             )  # fmt: skip
