@@ -19,7 +19,7 @@ DEFAULT_TOLERANCE_S = 300
 
 
 class InvalidSignature(InputError):
-    status_code = 400
+    status_code = 401
     error_type = "invalid_signature"
 
 

@@ -103,8 +103,13 @@ def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
         forged = httpx.post(
             url, content=body, headers=signed_headers("whsec_" + "Zm9yZ2Vk" * 4, body)
         )
-        assert forged.status_code in (400, 401), forged.text
+        assert forged.status_code == 401, forged.text
         assert forged.json()["error"]["message"]
+        stale = httpx.post(
+            url, content=body, headers=signed_headers(INBOUND_SECRET, body, age_s=301)
+        )
+        assert stale.status_code == 401, stale.text
+        assert "tolerance" in stale.json()["error"]["message"]
         assert len(stub.requests_for(batch_id)) == 1
 
         accepted = httpx.post(url, content=body, headers=signed_headers(INBOUND_SECRET, body))
@@ -119,9 +124,9 @@ def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
         assert again.json()["poll_scheduled"] is False, "a finished batch is not polled again"
 
 
-def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+def signed_headers(secret: str, body: bytes, age_s: int = 0) -> dict[str, str]:
     msg_id = "msg_inbound_1"
-    now = int(time.time())
+    now = int(time.time()) - age_s
     signed_at = datetime.fromtimestamp(now, tz=UTC)
     signature = standardwebhooks.Webhook(secret).sign(msg_id, signed_at, body.decode())
     return {
