@@ -1,22 +1,28 @@
 """Poll one chunk of claimed batches concurrently and record every result at once.
 
-claim (beat tick) -> ``poll_chunk`` -> provider ``retrieve`` (concurrent) ->
-``transitions`` (pure) -> ``store.record_polls`` (one pipeline of Lua calls) ->
-delivery ids of the events created, for their first attempt.
+claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in Redis;
+what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
+-> ``transitions`` (pure) -> ``store.record_polls`` (one pipeline of Lua calls) ->
+delivery ids of the events created, for their first attempt. A 429 pauses every poll
+of its connection until the provider's ``Retry-After``, not just the batch that got it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 import httpx
 import structlog
 
-from worker.errors import Permanent, ProviderError, ProviderRejected
+from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import retrieve
-from worker.store import Store
+from worker.store import Allowance, Store
 from worker.transitions import changes_status, plan_error, plan_snapshot
 
 log = structlog.get_logger()
@@ -65,31 +71,128 @@ def _plan(
     return plan_error(watch, result, provider=provider, endpoints=tenant_endpoints, now=now)
 
 
+@dataclass(frozen=True)
+class PollLimits:
+    timeout_s: float
+    concurrency: int
+    calls_per_second: int = 0  # per connection; 0: no limit
+    rate_limit_pause_s: float = 10.0
+
+
+@dataclass
+class BudgetPlan:
+    """Which claimed watches poll now, and when the others (and, under overload, the
+    polled ones too) come back: a queue per connection, one window per second, so every
+    batch gets its turn when there are more batches than budget."""
+
+    allowed: list[Watch] = field(default_factory=list)
+    deferred: dict[str, float] = field(default_factory=dict)
+    not_before: dict[str, float] = field(default_factory=dict)
+
+
+# A queued poll comes back this far into its one-second window, past the tick's
+# lookahead, so the claim happens inside the window whose budget it waits for.
+WINDOW_OFFSET_S = 0.5
+
+
+def _queue_slot_at(now: float, slot: int, calls_per_second: int) -> float:
+    return math.floor(now) + 1 + slot // calls_per_second + WINDOW_OFFSET_S
+
+
+def plan_budget(
+    conn_watches: list[Watch], allowance: Allowance, calls_per_second: int, now: float
+) -> BudgetPlan:
+    ordered = sorted(conn_watches, key=lambda w: w.last_polled_at or 0.0)  # oldest first
+    plan = BudgetPlan(allowed=ordered[: allowance.granted])
+    waiting = ordered[allowance.granted :]
+    if allowance.paused_until is not None:
+        for watch in waiting:
+            plan.deferred[watch.id] = allowance.paused_until + random.uniform(0.0, 1.0)  # noqa: S311
+        return plan
+    if not waiting:
+        return plan
+    for slot, watch in enumerate(waiting + plan.allowed):
+        at = _queue_slot_at(now, slot, calls_per_second)
+        target = plan.deferred if slot < len(waiting) else plan.not_before
+        target[watch.id] = at
+    return plan
+
+
+def _within_budget(
+    store: Store, watches: list[Watch], limits: PollLimits, now: float
+) -> BudgetPlan:
+    """The watches whose connection can afford a call now; the others are deferred."""
+    by_conn: dict[str, list[Watch]] = defaultdict(list)
+    for watch in watches:
+        by_conn[watch.connection_id].append(watch)
+    allowances = store.take_call_budget(
+        {cid: len(ws) for cid, ws in by_conn.items()},
+        calls_per_second=limits.calls_per_second,
+        now=now,
+    )
+    plan = BudgetPlan()
+    for cid, conn_watches in by_conn.items():
+        one = plan_budget(conn_watches, allowances[cid], limits.calls_per_second, now)
+        plan.allowed += one.allowed
+        plan.deferred.update(one.deferred)
+        plan.not_before.update(one.not_before)
+    if plan.deferred:
+        store.defer_polls(plan.deferred)
+        log.info("polls_deferred", count=len(plan.deferred), connections=len(by_conn))
+    return plan
+
+
+def _queue_behind(store: Store, records: list[PollRecord], not_before: dict[str, float]) -> None:
+    """Under overload, a batch just polled waits behind those deferred for budget."""
+    later = {
+        r.watch_id: not_before[r.watch_id]
+        for r in records
+        if r.watch_id in not_before
+        and r.next_poll_at is not None
+        and r.next_poll_at < not_before[r.watch_id]
+    }
+    if later:
+        store.defer_polls(later)
+
+
+def _pause_rate_limited(
+    store: Store, watches: list[Watch], results: list[Result], limits: PollLimits, now: float
+) -> None:
+    """Hold back every batch of a connection that answered 429, until its Retry-After."""
+    pauses: dict[str, float] = {}
+    for watch, result in zip(watches, results, strict=True):
+        if isinstance(result, ProviderUnavailable) and result.status_code == 429:
+            until = now + (result.retry_after_s or limits.rate_limit_pause_s)
+            pauses[watch.connection_id] = max(until, pauses.get(watch.connection_id, 0.0))
+    for cid, until in pauses.items():
+        if store.pause_connection(cid, until=until, now=now):
+            log.warning("connection_rate_limited", connection_id=cid, paused_for_s=until - now)
+
+
 async def poll_chunk(
-    store: Store,
-    client: httpx.AsyncClient,
-    watch_ids: list[str],
-    *,
-    timeout_s: float,
-    concurrency: int,
+    store: Store, client: httpx.AsyncClient, watch_ids: list[str], limits: PollLimits
 ) -> dict[str, list[str]]:
     """Poll the given watches; returns the created delivery ids per watch id."""
     watches = [w for w in store.watches_by_id(watch_ids) if w.watching]
     conns = store.connections_by_id({w.connection_id for w in watches})
-    semaphore = asyncio.Semaphore(concurrency)
+    budget = _within_budget(store, watches, limits, time.time())
+    watches = budget.allowed
+    semaphore = asyncio.Semaphore(limits.concurrency)
 
     async def one(watch: Watch) -> Result:
         conn = conns.get(watch.connection_id)
         if conn is None:
             return _missing_connection(watch)
-        return await _poll_one(client, semaphore, conn, watch, timeout_s)
+        return await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
 
     results = list(await asyncio.gather(*(one(w) for w in watches)))
     now = time.time()
+    _pause_rate_limited(store, watches, results, limits, now)
     tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
     endpoints = {t: store.list_endpoints(t) for t in tenants}
     records = [_plan(w, r, conns, endpoints, now) for w, r in zip(watches, results, strict=True)]
     outcomes = store.record_polls(records)
+    _queue_behind(store, records, budget.not_before)
     for watch, record in zip(watches, records, strict=True):
         outcome, _ = outcomes[watch.id]
         _log_outcome(watch, record, outcome)

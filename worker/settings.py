@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     poll_chunk_size: int = 200
     poll_concurrency: int = 200
     claim_limit: int = 20000
+    provider_calls_per_second: int = 0  # per connection, shared by all workers; 0: no limit
+    rate_limit_pause_s: float = 10.0  # a 429 without Retry-After pauses its connection this long
     event_retention_s: int = 30 * 86400
     old_secret_grace_s: int = 86400
 

@@ -14,7 +14,7 @@ import structlog
 from worker import keys
 from worker.celery_app import app
 from worker.outbox import deliver_many
-from worker.poller import poll_chunk
+from worker.poller import PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger()
@@ -53,13 +53,14 @@ def tick() -> dict[str, int]:
 
 
 async def _poll_then_deliver(rt: Runtime, watch_ids: list[str]) -> int:
-    created = await poll_chunk(
-        rt.store,
-        rt.poll_client,
-        watch_ids,
-        timeout_s=rt.settings.poll_timeout_s,
-        concurrency=rt.settings.poll_concurrency,
+    settings = rt.settings
+    limits = PollLimits(
+        timeout_s=settings.poll_timeout_s,
+        concurrency=settings.poll_concurrency,
+        calls_per_second=settings.provider_calls_per_second,
+        rate_limit_pause_s=settings.rate_limit_pause_s,
     )
+    created = await poll_chunk(rt.store, rt.poll_client, watch_ids, limits)
     delivery_ids = [d for ids in created.values() for d in ids]
     if delivery_ids:
         await deliver_many(rt.store, rt.delivery_client, delivery_ids, rt.settings)

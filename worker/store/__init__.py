@@ -12,13 +12,14 @@ import redis
 from worker.settings import Settings
 from worker.store.accounts import AccountsMixin, new_id
 from worker.store.events import DeliveryJob, EventsMixin
+from worker.store.limits import Allowance, LimitsMixin
 from worker.store.watches import WatchesMixin
 from worker.vault import Vault
 
-__all__ = ["DeliveryJob", "Store", "new_id", "open_store"]
+__all__ = ["Allowance", "DeliveryJob", "Store", "new_id", "open_store"]
 
 
-class Store(AccountsMixin, WatchesMixin, EventsMixin):
+class Store(AccountsMixin, WatchesMixin, EventsMixin, LimitsMixin):
     """Every Redis operation batchhook performs."""
 
 

@@ -74,6 +74,9 @@ class StoreBase:
         )
         self._create_event = client.register_script(_lua("create_event", with_events=True))
         self._record_attempt = client.register_script(_lua("record_attempt"))
+        self._take_call_budget = client.register_script(_lua("take_call_budget"))
+        self._pause_connection = client.register_script(_lua("pause_connection"))
+        self._defer_poll = client.register_script(_lua("defer_poll"))
 
     def ping(self) -> bool:
         try:

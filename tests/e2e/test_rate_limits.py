@@ -1,0 +1,66 @@
+"""A provider's rate limits hold for a whole connection, across every worker."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.flows import connect, new_batch_id, watch
+from tests.e2e.stack import Stack
+from tests.support.provider_stub import ProviderStub
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+
+RATE_LIMITED = {"error": {"message": "Rate limit reached", "type": "requests", "code": None}}
+
+
+def test_a_429_holds_back_every_batch_of_its_connection_until_retry_after(
+    api: httpx.Client,
+) -> None:
+    with ProviderStub("openai", api_key="sk-429") as stub:
+        conn = connect(api, stub)
+        limited, neighbour = new_batch_id(), new_batch_id()
+        stub.set_batch(neighbour, "in_progress")
+        watch(api, neighbour, conn["id"])
+        wait_until(lambda: len(stub.requests_for(neighbour)) >= 2)
+
+        stub.set_batch(limited, "in_progress")
+        stub.fail_next(limited, 429, RATE_LIMITED, headers={"retry-after": "4"})
+        watch(api, limited, conn["id"])
+        limited_at = wait_until(lambda: stub.requests_for(limited))[0].received_at
+        wait_until(
+            lambda: any(r.received_at > limited_at + 1 for r in stub.requests_for(neighbour)),
+            timeout_s=20,
+        )
+
+        neighbour_calls = [r.received_at - limited_at for r in stub.requests_for(neighbour)]
+        after_429 = [t for t in neighbour_calls if t > 0.5]
+        assert min(after_429) >= 3.5, f"neighbour polled {min(after_429):.1f}s after the 429"
+        assert stub.mismatches == []
+
+
+def test_every_worker_shares_one_call_budget_per_connection(
+    own_stack: tuple[Stack, RedisServer],
+) -> None:
+    stack, _ = own_stack
+    stack.env["BATCHHOOK_PROVIDER_CALLS_PER_SECOND"] = "3"
+    stack.start_web()
+    stack.start_worker("worker-1")
+    stack.start_worker("worker-2")
+    stack.start_beat()
+    with ProviderStub("openai", api_key="sk-budget") as stub, stack.client() as api:
+        conn = connect(api, stub)
+        batch_ids = [new_batch_id() for _ in range(12)]
+        for batch_id in batch_ids:
+            stub.set_batch(batch_id, "in_progress")
+            watch(api, batch_id, conn["id"])
+
+        wait_until(lambda: all(len(stub.requests_for(b)) >= 2 for b in batch_ids), timeout_s=30)
+
+        times = sorted(r.received_at for b in batch_ids for r in stub.requests_for(b))
+        per_second: dict[int, int] = {}
+        for at in times:
+            per_second[int(at)] = per_second.get(int(at), 0) + 1
+        # A call granted at the very end of a second may arrive in the next one.
+        assert max(per_second.values()) <= 3 + 1, per_second
+        span_s = times[-1] - times[0]
+        assert len(times) <= 3 * (span_s + 2), f"{len(times)} calls in {span_s:.1f}s"
