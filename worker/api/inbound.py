@@ -1,7 +1,9 @@
 """/v1/inbound/{connection_id}: a provider's own signed webhook triggers a poll at once.
 
 OpenAI's ``batch.*`` webhooks carry only ``data.id``, so batchhook still retrieves the
-batch for its file ids; the webhook only makes the next poll immediate.
+batch for its file ids: the watch is claimed and a poll task sent at once, so the
+subscriber hears within a second. Should the broker refuse the task, the batch is made
+due instead and the next tick polls it; polling stays on as the safety net.
 """
 
 from __future__ import annotations
@@ -10,16 +12,24 @@ import json
 import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from worker import keys, signing
-from worker.api.deps import StoreDep
+from worker.api.deps import SettingsDep, StoreDep
+from worker.store import Store
+from worker.tasks import poll_batches
+
+log = structlog.get_logger()
 
 router = APIRouter(prefix="/v1/inbound")
 
 
 @router.post("/{connection_id}")
-async def inbound_webhook(connection_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+async def inbound_webhook(
+    connection_id: str, request: Request, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
     conn = store.connections_by_id({connection_id}).get(connection_id)
     if conn is None:
         raise HTTPException(404, f"no connection {connection_id!r}")
@@ -34,5 +44,18 @@ async def inbound_webhook(connection_id: str, request: Request, store: StoreDep)
         raise HTTPException(422, "expected an event with data.id") from exc
     wid = keys.watch_id(conn.tenant, batch_id)
     watches = [w for w in store.watches_by_id([wid]) if w.connection_id == connection_id]
-    polled = store.poll_now([w.id for w in watches if w.watching])
+    wids = [w.id for w in watches if w.watching]
+    polled = await run_in_threadpool(_poll_at_once, store, wids, settings.poll_lease_s)
     return {"received": True, "batch_id": batch_id, "poll_scheduled": bool(polled)}
+
+
+def _poll_at_once(store: Store, wids: list[str], lease_s: float) -> list[str]:
+    claimed = store.claim_now(wids, lease_until=time.time() + lease_s)
+    if not claimed:
+        return []
+    try:
+        poll_batches.apply_async(args=[claimed], retry=False)
+    except Exception:  # any broker failure: leave it to the tick
+        log.warning("inbound_poll_not_sent", exc_info=True)
+        return store.poll_now(claimed)
+    return claimed

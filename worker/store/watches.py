@@ -89,6 +89,13 @@ class WatchesMixin(StoreBase):
         pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
         pipe.execute()
 
+    def claim_now(self, wids: list[str], *, lease_until: float) -> list[str]:
+        """Claim watched batches for a poll right away (inbound provider webhooks)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for wid in wids:
+            pipe.zadd(keys.DUE, {wid: lease_until}, xx=True, ch=True)
+        return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
+
     def poll_now(self, wids: list[str]) -> list[str]:
         """Make watched batches due at once (inbound provider webhooks); returns those due."""
         now = time.time()
