@@ -33,7 +33,19 @@ DEFAULT_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if s.is_term
 OPT_IN_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if not s.is_terminal)
 EVENT_TYPES = frozenset({*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, WATCH_FAILED, WEBHOOK_TEST})
 
-PROVIDERS = ("openai", "openai_compatible", "keywordsai", "respan", "portkey")
+PROVIDERS = (
+    "openai",
+    "openai_compatible",
+    "keywordsai",
+    "respan",
+    "portkey",
+    "azure",
+    "anthropic",
+    "mistral",
+    "together",
+    "groq",
+    "litellm",
+)
 
 
 def event_type_for(status: str) -> str:

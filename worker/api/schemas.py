@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from worker.models import DEFAULT_EVENT_TYPES, EVENT_TYPES
+from worker.providers import REGISTRY, unknown_provider_message
+from worker.providers.base import PARAMS_ENCODING_KEY
 from worker.signing import is_valid_secret
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -31,6 +40,12 @@ def _check_secret(value: str | None) -> str | None:
 
 
 class ConnectionIn(Body):
+    """A provider account. Each provider checks the options it takes (``check_options``):
+    ``azure`` needs ``base_url`` and takes only ``params.api_version``; ``params_encoding``
+    ("json" or "base64", for the tracking header of ``keywordsai`` and ``respan``) is kept
+    in ``params`` under that same key, so the stored connection needs no field of its own.
+    """
+
     provider: str
     api_key: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     base_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
@@ -40,6 +55,14 @@ class ConnectionIn(Body):
     params: dict[str, Any] | None = None
     webhook_secret: str | None = None
     watch_all: bool = False
+    params_encoding: Literal["json", "base64"] | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(unknown_provider_message(value))
+        return value
 
     @field_validator("headers")
     @classmethod
@@ -59,6 +82,13 @@ class ConnectionIn(Body):
         return value
 
     _secret = field_validator("webhook_secret")(_check_secret)
+
+    @model_validator(mode="after")
+    def _provider_options(self) -> Self:
+        if self.params_encoding is not None:
+            self.params = {**(self.params or {}), PARAMS_ENCODING_KEY: self.params_encoding}
+        REGISTRY[self.provider].check_options(self.base_url, self.params)
+        return self
 
 
 def _check_events(value: list[str] | None) -> list[str] | None:

@@ -4,22 +4,62 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote, urlencode
 
 from worker.backoff import parse_retry_after_s
 from worker.errors import ProviderRejected, ProviderUnavailable
-from worker.models import UNKNOWN_STATUS, BatchStatus, Connection, Snapshot
+from worker.models import Connection, Snapshot
+from worker.providers.words import int_counts, normalize_status, unix_seconds
+
+__all__ = [
+    "LIST_CALL",
+    "PARAMS_ENCODING_KEY",
+    "RETRYABLE_STATUS_CODES",
+    "BatchPage",
+    "Provider",
+    "RetrieveRequest",
+    "batch_url",
+    "clamp_limit",
+    "cursor_page",
+    "decode_answer",
+    "error_message",
+    "int_counts",
+    "list_url",
+    "normalize_status",
+    "parse_answer",
+    "reject_params_encoding",
+    "required_word",
+    "unix_seconds",
+    "with_query",
+]
 
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+# The key of a connection's ``params`` that says how the tracking-params header is encoded
+# ("json" or "base64"); kept inside ``params`` so the stored connection needs no new field,
+# and never sent to the provider itself.
+PARAMS_ENCODING_KEY = "params_encoding"
+
+LIST_CALL = ""  # the batch_id that errors of a list call carry: they concern no one batch
 
 
 @dataclass(frozen=True)
 class RetrieveRequest:
+    """One GET to a provider: a retrieve call or one page of a list call."""
+
     url: str
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """One page of a provider's batch list; ``next_cursor`` is None on the last page."""
+
+    snapshots: list[Snapshot]
+    next_cursor: str | None
 
 
 class Provider(Protocol):
@@ -29,16 +69,59 @@ class Provider(Protocol):
     @property
     def default_base_url(self) -> str: ...
 
+    def check_options(self, base_url: str | None, params: dict[str, Any] | None) -> None:
+        """Raise ``ValueError`` for a connection this provider cannot be called with."""
+
     def retrieve_request(self, conn: Connection, batch_id: str) -> RetrieveRequest: ...
 
     def snapshot(self, batch_id: str, body: dict[str, Any]) -> Snapshot: ...
+
+    def list_request(self, conn: Connection, cursor: str | None, limit: int) -> RetrieveRequest:
+        """The list call for the page after ``cursor`` (None: the newest page)."""
+
+    def parse_list(self, body: Any, *, cursor: str | None, limit: int) -> BatchPage:
+        """One list answer; ``cursor`` and ``limit`` are those the request was made with."""
+
+
+# --- building requests -------------------------------------------------------------------
+
+
+def batch_url(
+    base_url: str, collection: str, batch_id: str, *, trailing_slash: bool = False
+) -> str:
+    """``{base}{collection}/{id}`` with the id escaped so it stays one path segment."""
+    url = f"{base_url.rstrip('/')}{collection}/{quote(batch_id, safe='')}"
+    return url + "/" if trailing_slash else url
+
+
+def with_query(url: str, query: Mapping[str, str | int | None]) -> str:
+    """``url?query``, leaving out the parameters that are None."""
+    kept = {name: value for name, value in query.items() if value is not None}
+    return f"{url}?{urlencode(kept)}" if kept else url
+
+
+def list_url(base_url: str, collection: str, query: Mapping[str, str | int | None]) -> str:
+    """``{base}{collection}?query``: a list call."""
+    return with_query(base_url.rstrip("/") + collection, query)
+
+
+def reject_params_encoding(provider: str, params: dict[str, Any] | None) -> None:
+    """Providers without a tracking-params header have nothing to encode."""
+    if params and PARAMS_ENCODING_KEY in params:
+        raise ValueError(f"{PARAMS_ENCODING_KEY} does not apply to {provider}")
+
+
+# --- reading answers ---------------------------------------------------------------------
 
 
 def error_message(body: bytes) -> str:
     """The human message in any of the error shapes providers answer with.
 
-    ``{"error": {"message": ...}}`` (OpenAI, Anthropic), ``{"error": "text"}`` (Keywords AI,
-    Respan), ``{"status": "failure", "message": ...}`` (Portkey's gateway).
+    ``{"error": {"message": ...}}`` (OpenAI, Azure, Together, Groq, LiteLLM),
+    ``{"type": "error", "error": {"type": ..., "message": ...}}`` (Anthropic),
+    ``{"error": "text"}`` (Keywords AI, Respan), ``{"status": "failure", "message": ...}``
+    (Portkey's gateway), ``{"object": "error", "message": ...}`` (Mistral) and
+    ``{"detail": ...}`` (FastAPI-style validation errors, as LiteLLM and Mistral send).
     """
     try:
         parsed = json.loads(body)
@@ -49,31 +132,26 @@ def error_message(body: bytes) -> str:
     error = parsed.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or error.get("type") or error)[:500]
-    if isinstance(error, str):
+    if isinstance(error, str) and error:
         return error[:500]
-    return str(parsed.get("message") or parsed.get("detail") or parsed)[:500]
+    detail = parsed.get("detail")
+    if isinstance(detail, list):
+        detail = "; ".join(str(d.get("msg", d) if isinstance(d, dict) else d) for d in detail)
+    return str(parsed.get("message") or detail or parsed)[:500]
 
 
-def parse_answer(
-    provider: Provider,
-    batch_id: str,
-    status_code: int,
-    headers: Mapping[str, str],
-    body: bytes,
-) -> Snapshot:
+def decode_answer(
+    provider: str, batch_id: str, status_code: int, headers: Mapping[str, str], body: bytes
+) -> Any:
+    """The JSON of a 200 answer; any other answer raises the matching ``ProviderError``."""
     if status_code == 200:
         try:
-            parsed = json.loads(body)
+            return json.loads(body)
         except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
             raise ProviderUnavailable(
-                f"{provider.name} answered 200 without a JSON object",
-                batch_id=batch_id,
-                status_code=status_code,
-            )
-        return provider.snapshot(batch_id, parsed)
-    message = f"{provider.name} answered {status_code}: {error_message(body)}"
+                f"{provider} answered 200 without JSON", batch_id=batch_id, status_code=200
+            ) from None
+    message = f"{provider} answered {status_code}: {error_message(body)}"
     if status_code in RETRYABLE_STATUS_CODES or status_code >= 500:
         raise ProviderUnavailable(
             message,
@@ -84,60 +162,61 @@ def parse_answer(
     raise ProviderRejected(message, batch_id=batch_id, status_code=status_code)
 
 
-# Words outside OpenAI's set, as gateways and other providers spell them (lower-cased,
-# with Vertex's ``JOB_STATE_`` prefix removed), mapped to the normalised status.
-STATUS_ALIASES: dict[str, BatchStatus] = {
-    "complete": BatchStatus.COMPLETED,  # LiteLLM
-    "succeeded": BatchStatus.COMPLETED,  # Vertex
-    "success": BatchStatus.COMPLETED,  # Mistral
-    "partially_completed": BatchStatus.COMPLETED,  # Bedrock via Portkey
-    "partially_succeeded": BatchStatus.COMPLETED,  # Vertex via Portkey
-    "submitted": BatchStatus.VALIDATING,  # Bedrock
-    "scheduled": BatchStatus.VALIDATING,  # Bedrock
-    "queued": BatchStatus.VALIDATING,  # Mistral, Vertex
-    "pending": BatchStatus.VALIDATING,  # Vertex
-    "running": BatchStatus.IN_PROGRESS,  # Mistral, Vertex
-    "inprogress": BatchStatus.IN_PROGRESS,  # Bedrock
-    "stopping": BatchStatus.CANCELLING,  # Bedrock
-    "canceling": BatchStatus.CANCELLING,
-    "cancellation_requested": BatchStatus.CANCELLING,  # Mistral
-    "stopped": BatchStatus.CANCELLED,  # Bedrock
-    "canceled": BatchStatus.CANCELLED,
-    "timeout_exceeded": BatchStatus.EXPIRED,  # Mistral
-    "error": BatchStatus.FAILED,
-}
+def parse_answer(
+    provider: Provider,
+    batch_id: str,
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Snapshot:
+    parsed = decode_answer(provider.name, batch_id, status_code, headers, body)
+    if not isinstance(parsed, dict):
+        raise ProviderUnavailable(
+            f"{provider.name} answered 200 without a JSON object",
+            batch_id=batch_id,
+            status_code=status_code,
+        )
+    return provider.snapshot(batch_id, parsed)
 
 
-def normalize_status(word: str) -> str:
-    """The normalised status of a provider's word, or ``"unknown"``; never raises."""
-    key = word.strip().lower().removeprefix("job_state_")
-    if key in BatchStatus.__members__.values():
-        return key
-    alias = STATUS_ALIASES.get(key)
-    return alias.value if alias else UNKNOWN_STATUS
+def required_word(provider: str, batch_id: str, value: Any) -> str:
+    """The status word of a batch object; an object without one is not a batch."""
+    if not isinstance(value, str) or not value:
+        raise ProviderUnavailable(
+            f"{provider} answered a batch without a status", batch_id=batch_id
+        )
+    return value
 
 
-def unix_seconds(value: Any) -> float | None:
-    """A provider timestamp as Unix seconds: seconds, milliseconds or an RFC 3339 string."""
-    if isinstance(value, bool) or value is None:
+def cursor_page(
+    body: Any, to_snapshot: Callable[[str, dict[str, Any]], Snapshot], *, provider: str
+) -> BatchPage:
+    """A ``{data, has_more, last_id}`` list answer (OpenAI's and Anthropic's shape).
+
+    A bare JSON array (Together) or ``results`` instead of ``data`` is one last page;
+    ``last_id`` missing falls back to the id of the page's last batch.
+    """
+    items = body if isinstance(body, list) else _items(body)
+    if items is None:
+        raise ProviderUnavailable(f"{provider} answered a list without data", batch_id=LIST_CALL)
+    batches = [item for item in items if isinstance(item, dict) and item.get("id")]
+    snapshots = [to_snapshot(str(item["id"]), item) for item in batches]
+    more = isinstance(body, dict) and body.get("has_more") is True and bool(batches)
+    if not more:
+        return BatchPage(snapshots, None)
+    last_id = body.get("last_id") or batches[-1]["id"]
+    return BatchPage(snapshots, str(last_id))
+
+
+def _items(body: Any) -> list[Any] | None:
+    if not isinstance(body, dict):
         return None
-    if isinstance(value, int | float):
-        return float(value) / 1000.0 if value > MILLISECONDS_AFTER else float(value)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+    for key in ("data", "results"):
+        if isinstance(body.get(key), list):
+            items: list[Any] = body[key]
+            return items
     return None
 
 
-MILLISECONDS_AFTER = 100_000_000_000  # a seconds value this large is the year 5138
-
-
-def int_counts(raw: Any) -> dict[str, int] | None:
-    if not isinstance(raw, dict):
-        return None
-    return {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float)}
+def clamp_limit(limit: int, maximum: int) -> int:
+    return max(1, min(limit, maximum))
