@@ -32,6 +32,7 @@ def make_app() -> Celery:
         task_routes={
             "batchhook.tick": {"queue": TICK_QUEUE},
             "batchhook.poll_batches": {"queue": POLL_QUEUE},
+            "batchhook.discover_batches": {"queue": POLL_QUEUE},
             "batchhook.deliver": {"queue": DELIVER_QUEUE},
         },
         # Beat keeps no schedule file: the tick is idempotent, so nothing needs persisting.

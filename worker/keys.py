@@ -14,6 +14,7 @@ TENANTS = f"{PREFIX}tenants"
 DUE = f"{PREFIX}due"  # zset: watch id -> Unix time of its next poll
 OUTBOX = f"{PREFIX}outbox"  # zset: delivery id -> Unix time of its next attempt
 STATS = f"{PREFIX}stats"  # hash of monotonically increasing counters
+DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of its next list
 
 
 def token(token_hash: str) -> str:
@@ -30,6 +31,11 @@ def connection(connection_id: str) -> str:
 
 def tenant_connections(tenant: str) -> str:
     return f"{PREFIX}tenant:{tenant}:conns"
+
+
+def tenant_unwatched(tenant: str) -> str:
+    """Batch ids a tenant stopped watching: account discovery does not bring them back."""
+    return f"{PREFIX}tenant:{tenant}:unwatched"
 
 
 def endpoint(endpoint_id: str) -> str:

@@ -188,15 +188,28 @@ async def poll_chunk(
     results = list(await asyncio.gather(*(one(w) for w in watches)))
     now = time.time()
     _pause_rate_limited(store, watches, results, limits, now)
+    records, created = record_results(store, watches, results, conns, now)
+    _queue_behind(store, records, budget.not_before)
+    return created
+
+
+def record_results(
+    store: Store,
+    watches: list[Watch],
+    results: list[Result],
+    conns: dict[str, Connection],
+    now: float,
+) -> tuple[list[PollRecord], dict[str, list[str]]]:
+    """Record what each watch's poll found in one round trip; returns the records and
+    the delivery ids created per watch id."""
     tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
     endpoints = {t: store.list_endpoints(t) for t in tenants}
     records = [_plan(w, r, conns, endpoints, now) for w, r in zip(watches, results, strict=True)]
     outcomes = store.record_polls(records)
-    _queue_behind(store, records, budget.not_before)
     for watch, record in zip(watches, records, strict=True):
         outcome, _ = outcomes[watch.id]
         _log_outcome(watch, record, outcome)
-    return {wid: deliveries for wid, (_, deliveries) in outcomes.items()}
+    return records, {wid: deliveries for wid, (_, deliveries) in outcomes.items()}
 
 
 def _log_outcome(watch: Watch, record: PollRecord, outcome: str) -> None:

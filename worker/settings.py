@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     poll_chunk_size: int = 200
     poll_concurrency: int = 200
     claim_limit: int = 20000
+    discovery_interval_s: float = 15.0  # how often a watch_all connection lists its batches
     provider_calls_per_second: int = 0  # per connection, shared by all workers; 0: no limit
     rate_limit_pause_s: float = 10.0  # a 429 without Retry-After pauses its connection this long
     event_retention_s: int = 30 * 86400

@@ -1,8 +1,10 @@
 """Thin Celery tasks: bind log context, call plain functions.
 
-``tick`` (sent by beat every second) claims due polls and due deliveries atomically and
-fans them out in chunks; ``poll_batches`` polls a chunk and makes each new event's first
-attempt at once; ``deliver`` makes one attempt per claimed delivery.
+``tick`` (sent by beat every second) claims due polls, due deliveries and due account
+discoveries atomically and fans them out in chunks; ``poll_batches`` polls a chunk and
+makes each new event's first attempt at once; ``discover_batches`` lists a watch_all
+connection's batches (see ``discovery``); ``deliver`` makes one attempt per claimed
+delivery.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import structlog
 
 from worker import keys
 from worker.celery_app import app
+from worker.discovery import discover
 from worker.outbox import deliver_many
 from worker.poller import PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
+from worker.settings import Settings
 
 log = structlog.get_logger()
 
@@ -49,22 +53,48 @@ def tick() -> dict[str, int]:
     )
     for chunk in chunks(due_deliveries, DELIVERY_CHUNK):
         deliver.delay(chunk)
-    return {"polls": len(due_watches), "deliveries": len(due_deliveries)}
+    due_discoveries = rt.store.claim(
+        keys.DISCOVER, now=now, lease_until=now + settings.poll_lease_s, limit=settings.claim_limit
+    )
+    for connection_id in due_discoveries:
+        discover_batches.delay(connection_id)
+    return {
+        "polls": len(due_watches),
+        "deliveries": len(due_deliveries),
+        "discoveries": len(due_discoveries),
+    }
 
 
-async def _poll_then_deliver(rt: Runtime, watch_ids: list[str]) -> int:
-    settings = rt.settings
-    limits = PollLimits(
+def poll_limits(settings: Settings) -> PollLimits:
+    return PollLimits(
         timeout_s=settings.poll_timeout_s,
         concurrency=settings.poll_concurrency,
         calls_per_second=settings.provider_calls_per_second,
         rate_limit_pause_s=settings.rate_limit_pause_s,
     )
-    created = await poll_chunk(rt.store, rt.poll_client, watch_ids, limits)
+
+
+async def _first_attempts(rt: Runtime, created: dict[str, list[str]]) -> int:
     delivery_ids = [d for ids in created.values() for d in ids]
     if delivery_ids:
         await deliver_many(rt.store, rt.delivery_client, delivery_ids, rt.settings)
     return len(delivery_ids)
+
+
+async def _poll_then_deliver(rt: Runtime, watch_ids: list[str]) -> int:
+    created = await poll_chunk(rt.store, rt.poll_client, watch_ids, poll_limits(rt.settings))
+    return await _first_attempts(rt, created)
+
+
+async def _discover_then_deliver(rt: Runtime, connection_id: str) -> int:
+    outcome = await discover(
+        rt.store,
+        rt.poll_client,
+        connection_id,
+        poll_limits(rt.settings),
+        rt.settings.discovery_interval_s,
+    )
+    return await _first_attempts(rt, outcome.deliveries)
 
 
 @app.task(name="batchhook.poll_batches")
@@ -72,6 +102,13 @@ def poll_batches(watch_ids: list[str]) -> int:
     structlog.contextvars.clear_contextvars()
     rt = runtime()
     return rt.run(_poll_then_deliver(rt, watch_ids))
+
+
+@app.task(name="batchhook.discover_batches")
+def discover_batches(connection_id: str) -> int:
+    structlog.contextvars.clear_contextvars()
+    rt = runtime()
+    return rt.run(_discover_then_deliver(rt, connection_id))
 
 
 @app.task(name="batchhook.deliver")

@@ -29,6 +29,7 @@ def stack_env(redis_url: str, port: int, **overrides: str) -> dict[str, str]:
         "BATCHHOOK_DELIVERY_TIMEOUT_S": "2",
         "BATCHHOOK_DELIVERY_LEASE_S": "4",
         "BATCHHOOK_POLL_LEASE_S": "4",
+        "BATCHHOOK_DISCOVERY_INTERVAL_S": "0.5",
         "PORT": str(port),
     }
     env.update(overrides)

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
 from worker.api.schemas import ConnectionIn
 from worker.destinations import check_url
-from worker.errors import InputError
 from worker.providers import get_provider
 
 router = APIRouter(prefix="/v1/connections")
@@ -22,8 +21,6 @@ def create_connection(
     provider = get_provider(body.provider)
     base_url = (body.base_url or provider.default_base_url).rstrip("/")
     check_url(base_url, allow_private=settings.allow_private_destinations)
-    if body.watch_all:
-        raise InputError("watch_all is not supported yet; register each batch instead")
     conn = store.create_connection(
         tenant,
         provider=provider.name,

@@ -73,8 +73,23 @@ class AccountsMixin(StoreBase):
         pipe = self.redis.pipeline()
         pipe.hset(keys.connection(conn.id), mapping=fields)
         pipe.zadd(keys.tenant_connections(tenant), {conn.id: conn.created_at})
+        if watch_all:
+            pipe.zadd(keys.DISCOVER, {conn.id: conn.created_at})
         pipe.execute()
         return conn
+
+    def schedule_discovery(self, connection_id: str, *, at: float) -> None:
+        """The next list call of a watch_all connection (only while it still exists)."""
+        self.redis.zadd(keys.DISCOVER, {connection_id: at}, xx=True)
+
+    def stop_discovery(self, connection_id: str) -> None:
+        self.redis.zrem(keys.DISCOVER, connection_id)
+
+    def unwatched(self, tenant: str, batch_ids: list[str]) -> set[str]:
+        if not batch_ids:
+            return set()
+        flags = self.redis.smismember(keys.tenant_unwatched(tenant), batch_ids)
+        return {b for b, flag in zip(batch_ids, flags, strict=True) if flag}
 
     def _connection_from(self, raw: dict[str, str]) -> Connection:
         return Connection(
@@ -115,20 +130,23 @@ class AccountsMixin(StoreBase):
         return [found[i] for i in ids if i in found]
 
     def delete_connection(self, tenant: str, connection_id: str) -> None:
-        self.get_connection(tenant, connection_id)
+        conn = self.get_connection(tenant, connection_id)
         watching = [
             w.batch_id
             for w in self.list_watches(tenant)  # type: ignore[attr-defined]
             if w.connection_id == connection_id and w.watching
         ]
-        if watching:
+        if watching and not conn.watch_all:
             raise Conflict(
                 f"connection {connection_id} still watches {len(watching)} batch(es); "
                 "delete those batches first"
             )
+        for batch_id in watching:  # a watch_all connection takes its discoveries with it
+            self.delete_watch(tenant, batch_id, remember=False)  # type: ignore[attr-defined]
         pipe = self.redis.pipeline()
         pipe.delete(keys.connection(connection_id))
         pipe.zrem(keys.tenant_connections(tenant), connection_id)
+        pipe.zrem(keys.DISCOVER, connection_id)
         pipe.execute()
 
     # endpoints --------------------------------------------------------------

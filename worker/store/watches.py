@@ -44,8 +44,10 @@ class WatchesMixin(StoreBase):
         endpoint_ids: list[str] | None,
         metadata: dict[str, Any],
         poll_interval_s: float | None,
+        first_poll_at: float | None = None,
     ) -> tuple[Watch, bool]:
-        """Start watching; returns the watch and whether it was newly created."""
+        """Start watching (first poll at once, unless given); returns the watch and
+        whether it was newly created."""
         wid = keys.watch_id(tenant, batch_id)
         fields: list[str | float] = [
             "id", wid,
@@ -56,7 +58,10 @@ class WatchesMixin(StoreBase):
             "metadata", dumps(metadata),
             "poll_interval_s", poll_interval_s if poll_interval_s is not None else "",
         ]  # fmt: skip
-        created = self._register_watch(args=[self.prefix, wid, tenant, time.time(), *fields])
+        now = time.time()
+        first_poll = now if first_poll_at is None else first_poll_at
+        created = self._register_watch(args=[self.prefix, wid, tenant, now, first_poll, *fields])
+        self.redis.srem(keys.tenant_unwatched(tenant), batch_id)
         return self.get_watch(tenant, batch_id), bool(created)
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
@@ -81,9 +86,12 @@ class WatchesMixin(StoreBase):
     def watch_event_ids(self, wid: str) -> list[str]:
         return [str(e) for e in self.redis.lrange(keys.watch_events(wid), 0, -1)]
 
-    def delete_watch(self, tenant: str, batch_id: str) -> None:
+    def delete_watch(self, tenant: str, batch_id: str, *, remember: bool = True) -> None:
+        """Stop watching; ``remember`` keeps account discovery from watching it again."""
         watch = self.get_watch(tenant, batch_id)
         pipe = self.redis.pipeline()
+        if remember:
+            pipe.sadd(keys.tenant_unwatched(tenant), batch_id)
         pipe.zrem(keys.DUE, watch.id)
         pipe.zrem(keys.tenant_watches(tenant), watch.id)
         pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
