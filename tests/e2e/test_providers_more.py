@@ -37,6 +37,7 @@ class Case:
     fields: dict[str, Any] = field(default_factory=dict)  # overriding the batch object
     counts: bool = True  # whether the provider reports request counts
     output: bool = True  # whether the batch ends with an output
+    batch_id: str = ""  # the provider's own id shape, when not batch_...
 
 
 CASES = {
@@ -80,6 +81,7 @@ CASES = {
         stub={"mode": "bedrock"},
         setup={"headers": {"x-portkey-provider": "bedrock"}},
         counts=False,
+        batch_id="arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/",
     ),
 }
 
@@ -92,11 +94,12 @@ def test_each_provider_ends_in_one_verified_webhook_with_both_words(
     with ProviderStub(case.provider, api_key=f"sk-{name}", **case.stub, **case.setup) as stub:
         conn = connect(api, stub, **case.setup)
         subscribe(api, receiver)
-        batch_id = new_batch_id()
+        batch_id = case.batch_id + new_batch_id()
         stub.script(batch_id, case.words, **case.fields)
         watch(api, batch_id, conn["id"])
 
         [hook] = receiver.wait_for(1)
+        assert api.get(f"/v1/batches/{batch_id}").json()["batch_id"] == batch_id
         assert hook.verified, hook.verify_error
         assert hook.json["type"] == f"batch.{case.normalized}"
         data = hook.json["data"]

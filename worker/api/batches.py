@@ -88,12 +88,12 @@ def list_batches(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
     return {"object": "list", "data": [batch_view(w) for w in store.list_watches(tenant)]}
 
 
-@router.get("/{batch_id}")
+@router.get("/{batch_id:path}")
 def get_batch(batch_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
     return detailed_view(store, store.get_watch(tenant, batch_id))
 
 
-@router.delete("/{batch_id}")
+@router.delete("/{batch_id:path}")
 def stop_watching(batch_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
     store.delete_watch(tenant, batch_id)
     return {"object": "batch_watch", "batch_id": batch_id, "watching": False, "deleted": True}

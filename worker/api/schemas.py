@@ -24,7 +24,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 MAX_METADATA_BYTES = 16_384
 
 BatchId = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/\-]+$")
 ]
 ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
