@@ -128,6 +128,14 @@ class BatchIn(Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
     poll_interval: Annotated[float, Field(ge=1, le=86400, strict=False)] | None = None
 
+    @field_validator("batch_id")
+    @classmethod
+    def _plain_path_segments(cls, value: str) -> str:
+        """A slash may separate parts (Bedrock job ARNs), but no part is empty, . or .."""
+        if any(part in ("", ".", "..") for part in value.split("/")):
+            raise ValueError("must not have empty, '.' or '..' parts between slashes")
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
