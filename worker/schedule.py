@@ -1,10 +1,32 @@
-"""When to poll each batch next. Pure functions: pass the clock in."""
+"""When to poll each batch next. Pure functions: pass the clock in.
+
+An explicit ``poll_interval`` is kept exactly. Otherwise the adaptive policy
+(``adaptive_next_poll_at``) spends calls where a change is likely:
+
+- ``validating``, ``finalizing``, ``cancelling`` (and unknown words) are usually short:
+  poll soon, backing off in proportion to the time already spent in the status.
+- ``in_progress``: estimate when the last request finishes from ``request_counts`` (the
+  faster of the rates since the run was first seen and since the previous poll), never
+  later than ``expires_at``; wait a share of the distance to that estimate, so polls are
+  sparse far from it and dense around it, but no longer than the run has been watched
+  (an estimate from a short look misleads). Without counts, back off with the time spent
+  running.
+- Every interval is clamped to ``[MIN_INTERVAL_S, MAX_INTERVAL_S]`` (a failure mid-run
+  is still seen within the cap) and jittered within those bounds, so batches registered
+  together do not stay in lockstep.
+
+Provider errors back off exponentially (``next_poll_after_error_at``).
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
-# (age of the watch in seconds, interval while younger than that)
+from worker.models import TERMINAL, BatchStatus
+
+# (age of the watch in seconds, interval while younger than that): the schedule when
+# nothing is known about the batch, and the base of the error back-off.
 YOUNG_BATCH_INTERVALS_S: tuple[tuple[float, float], ...] = (
     (120.0, 5.0),
     (600.0, 15.0),
@@ -13,6 +35,42 @@ YOUNG_BATCH_INTERVALS_S: tuple[tuple[float, float], ...] = (
 SETTLED_INTERVAL_S = 60.0
 MAX_ERROR_BACKOFF_S = 900.0
 JITTER_FRACTION = 0.1
+
+MIN_INTERVAL_S = 15.0
+MAX_INTERVAL_S = 900.0
+# Wait this share of the time already spent in a short status (validating, ...), at most
+# SHORT_PHASE_MAX_S: a status that is usually short is polled often however long it lasts.
+SHORT_PHASE_SHARE = 0.5
+SHORT_PHASE_MAX_S = 60.0
+# Wait this share of the time already spent in_progress when counts tell nothing ...
+RUNNING_SHARE = 0.25
+# ... and at most this share when they do: an estimate from a short look misleads.
+EVIDENCE_SHARE = 1.0
+# Wait this share of the distance to the estimated completion (or the expiry).
+APPROACH_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Request counts as one poll saw them."""
+
+    at: float  # when observed (unix s)
+    done: int  # requests finished, successfully or not
+    total: int  # all requests; 0 when unknown
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the poller knows about a batch when it picks the next poll."""
+
+    now: float
+    status: str  # normalised status, or "unknown"
+    watch_created_at: float
+    batch_created_at: float | None
+    expires_at: float | None
+    progress: Progress | None
+    previous_progress: Progress | None  # None on the first poll
+    status_since: float | None  # when the current status was first seen
 
 
 def default_interval_s(age_s: float) -> float:
@@ -23,20 +81,98 @@ def default_interval_s(age_s: float) -> float:
     return SETTLED_INTERVAL_S
 
 
+def _status_since(obs: Observation) -> float:
+    return obs.watch_created_at if obs.status_since is None else obs.status_since
+
+
+def _time_in_status_s(obs: Observation) -> float:
+    return max(obs.now - _status_since(obs), 0.0)
+
+
+def _rate_per_s(done_before: int, since: float, progress: Progress) -> float:
+    elapsed_s = progress.at - since
+    return (progress.done - done_before) / elapsed_s if elapsed_s > 0 else 0.0
+
+
+def estimated_completion_at(obs: Observation) -> float | None:
+    """When the last request should finish at the rate seen so far; None if unknown.
+
+    Of the two rates, since the status was first seen and since the previous poll, the
+    faster wins: a poll a little early costs one call, a poll late costs delay.
+    """
+    progress = obs.progress
+    if progress is None or progress.total <= 0:
+        return None
+    rates = [_rate_per_s(0, _status_since(obs), progress)]
+    previous = obs.previous_progress
+    if previous is not None and previous.total == progress.total:
+        rates.append(_rate_per_s(previous.done, previous.at, progress))
+    rate = max(rates)
+    if rate <= 0:
+        return None
+    return progress.at + max(progress.total - progress.done, 0) / rate
+
+
+def _approach_s(target_at: float, now: float) -> float:
+    return APPROACH_SHARE * abs(target_at - now)
+
+
+def _all_requests_done(progress: Progress | None) -> bool:
+    return progress is not None and 0 < progress.total <= progress.done
+
+
+def _running_interval_s(obs: Observation) -> float:
+    running_s = _time_in_status_s(obs)
+    eta = estimated_completion_at(obs)
+    if eta is None:
+        return RUNNING_SHARE * running_s
+    return min(EVIDENCE_SHARE * running_s, _approach_s(eta, obs.now))
+
+
+def adaptive_interval_s(obs: Observation) -> float:
+    """Seconds to the next poll, before jitter and clamping."""
+    if obs.status in TERMINAL:
+        return MAX_INTERVAL_S
+    if obs.status == BatchStatus.IN_PROGRESS and not _all_requests_done(obs.progress):
+        interval_s = _running_interval_s(obs)
+    else:  # a short status, an unknown word, or every request already finished
+        interval_s = min(SHORT_PHASE_SHARE * _time_in_status_s(obs), SHORT_PHASE_MAX_S)
+    if obs.expires_at is not None:
+        interval_s = min(interval_s, _approach_s(obs.expires_at, obs.now))
+    return interval_s
+
+
+def _jittered_within_bounds_s(interval_s: float, rng: random.Random | None) -> float:
+    """The interval clamped to the floor and cap, then jittered without leaving them."""
+    clamped_s = min(max(interval_s, MIN_INTERVAL_S), MAX_INTERVAL_S)
+    low_s = max(clamped_s * (1.0 - JITTER_FRACTION), MIN_INTERVAL_S)
+    high_s = min(clamped_s * (1.0 + JITTER_FRACTION), MAX_INTERVAL_S)
+    return (rng or random).uniform(low_s, high_s)
+
+
+def adaptive_next_poll_at(obs: Observation, *, rng: random.Random | None = None) -> float:
+    """The next poll under the adaptive policy (see the module docstring)."""
+    return obs.now + _jittered_within_bounds_s(adaptive_interval_s(obs), rng)
+
+
 def next_poll_at(
     *,
     now: float,
     created_at: float,
     poll_interval_s: float | None,
     rng: random.Random | None = None,
+    observation: Observation | None = None,
 ) -> float:
     """The next poll of a batch that answered normally.
 
-    An explicit ``poll_interval`` is kept exactly; the default gets a little jitter so
-    batches registered together do not stay in lockstep.
+    An explicit ``poll_interval`` is kept exactly. Otherwise an ``observation`` gets the
+    adaptive policy and, without one, the age-based default applies; both get a little
+    jitter so batches registered together do not stay in lockstep.
     """
     if poll_interval_s is not None:
         return now + poll_interval_s
+    if observation is not None:
+        return adaptive_next_poll_at(observation, rng=rng)
     interval_s = default_interval_s(now - created_at)
     jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION) * interval_s
     return now + interval_s + jitter

@@ -89,6 +89,30 @@ def changes_status(watch: Watch, snapshot: Snapshot) -> bool:
     return snapshot.word != watch.status
 
 
+def _progress(counts: Any, at: Any) -> schedule.Progress | None:
+    if not isinstance(counts, dict) or not isinstance(at, int | float):
+        return None
+    done = int(counts.get("completed", 0)) + int(counts.get("failed", 0))
+    return schedule.Progress(at=float(at), done=done, total=int(counts.get("total", 0)))
+
+
+def observation(watch: Watch, snapshot: Snapshot, now: float) -> schedule.Observation:
+    """What the schedule learns from: this poll, and the previous one the watch kept."""
+    unchanged = not changes_status(watch, snapshot)
+    return schedule.Observation(
+        now=now,
+        status=snapshot.status,
+        watch_created_at=watch.created_at,
+        batch_created_at=snapshot.created_at,
+        expires_at=snapshot.expires_at,
+        progress=_progress(snapshot.request_counts, now),
+        previous_progress=_progress(
+            watch.summary.get("request_counts"), watch.summary.get("observed_at")
+        ),
+        status_since=watch.status_changed_at if unchanged else now,
+    )
+
+
 def plan_snapshot(
     watch: Watch, snapshot: Snapshot, *, provider: str, endpoints: Iterable[Endpoint], now: float
 ) -> PollRecord:
@@ -96,7 +120,10 @@ def plan_snapshot(
         None
         if snapshot.is_terminal
         else schedule.next_poll_at(
-            now=now, created_at=watch.created_at, poll_interval_s=watch.poll_interval_s
+            now=now,
+            created_at=watch.created_at,
+            poll_interval_s=watch.poll_interval_s,
+            observation=observation(watch, snapshot, now),
         )
     )
     event = None

@@ -95,3 +95,165 @@ def test_short_retry_after_does_not_shorten_the_backoff() -> None:
     )
 
     assert at - CREATED_AT == 80.0
+
+
+# The adaptive schedule: a batch an hour into its run, unless a test says otherwise.
+RUN_STARTED_AT = CREATED_AT + 60.0
+NOW = RUN_STARTED_AT + 3600.0
+
+
+def observe(
+    status: str = "in_progress",
+    *,
+    now: float = NOW,
+    done: int | None = 1_000,
+    total: int = 10_000,
+    previous_done: int | None = None,
+    expires_at: float | None = CREATED_AT + 86_400.0,
+    status_since: float | None = RUN_STARTED_AT,
+) -> schedule.Observation:
+    """A batch ``done`` of ``total`` requests in, at a steady rate unless told otherwise."""
+    progress = None if done is None else schedule.Progress(at=now, done=done, total=total)
+    previous = None
+    if previous_done is not None:
+        previous = schedule.Progress(at=now - 300.0, done=previous_done, total=total)
+    return schedule.Observation(
+        now=now,
+        status=status,
+        watch_created_at=CREATED_AT,
+        batch_created_at=CREATED_AT,
+        expires_at=expires_at,
+        progress=progress,
+        previous_progress=previous,
+        status_since=status_since,
+    )
+
+
+def adaptive_gap_s(obs: schedule.Observation, seed: int = 0) -> float:
+    return schedule.adaptive_next_poll_at(obs, rng=random.Random(seed)) - obs.now
+
+
+@pytest.mark.parametrize("status", ["validating", "finalizing", "cancelling"])
+def test_short_phases_are_polled_sooner_than_a_run_far_from_its_end(status: str) -> None:
+    short = observe(status, now=NOW, status_since=NOW - 30.0, done=None)
+
+    assert adaptive_gap_s(short) < adaptive_gap_s(observe())
+
+
+@pytest.mark.parametrize("status", ["validating", "finalizing", "cancelling", "unknown"])
+def test_a_short_phase_that_drags_on_is_still_polled_every_minute_or_so(status: str) -> None:
+    obs = observe(status, status_since=NOW - 7200.0, done=None)
+
+    assert adaptive_gap_s(obs) <= schedule.SHORT_PHASE_MAX_S * (1 + schedule.JITTER_FRACTION)
+
+
+def test_a_run_is_polled_more_often_as_its_estimated_end_nears() -> None:
+    # 10,000 requests at 2.5 a second: done at 4000 s; polled at 1000, 3000, 3900 and 3990 s
+    gaps_s = [
+        schedule.adaptive_interval_s(observe(now=RUN_STARTED_AT + t, done=int(2.5 * t)))
+        for t in (1000.0, 3000.0, 3900.0, 3990.0)
+    ]
+
+    assert gaps_s == sorted(gaps_s, reverse=True)
+    assert gaps_s[0] >= 10 * gaps_s[-1]
+
+
+def test_the_estimate_is_the_remaining_requests_at_the_rate_seen_so_far() -> None:
+    obs = observe(done=2_000, total=10_000)  # 2,000 in 3600 s: 8,000 more take 14,400 s
+
+    assert schedule.estimated_completion_at(obs) == pytest.approx(NOW + 14_400.0)
+
+
+def test_a_faster_recent_rate_brings_the_estimate_forward() -> None:
+    steady = observe(done=2_000)
+    speeding_up = observe(done=2_000, previous_done=1_000)  # 1,000 in the last 300 s
+
+    assert schedule.estimated_completion_at(speeding_up) == pytest.approx(NOW + 2_400.0)
+    assert schedule.adaptive_interval_s(speeding_up) < schedule.adaptive_interval_s(steady)
+
+
+def test_a_run_just_begun_is_not_left_alone_on_a_shaky_estimate() -> None:
+    obs = observe(now=RUN_STARTED_AT + 20.0, done=1, status_since=RUN_STARTED_AT)
+
+    assert schedule.adaptive_interval_s(obs) <= 20.0 * schedule.EVIDENCE_SHARE
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        observe(),
+        observe(done=9_999),
+        observe(now=NOW + 40 * 86_400.0, expires_at=None),
+        observe(now=RUN_STARTED_AT, status_since=RUN_STARTED_AT),
+        observe("validating", status_since=NOW),
+        observe("unknown", status_since=None),
+        observe("completed"),
+    ],
+    ids=[
+        "mid-run",
+        "nearly-done",
+        "weeks-running",
+        "just-started",
+        "validating",
+        "unknown",
+        "done",
+    ],
+)
+@pytest.mark.parametrize("seed", range(10))
+def test_polls_are_never_beyond_the_cap_nor_below_the_floor(
+    obs: schedule.Observation, seed: int
+) -> None:
+    assert schedule.MIN_INTERVAL_S <= adaptive_gap_s(obs, seed) <= schedule.MAX_INTERVAL_S
+
+
+def test_every_request_finished_is_polled_like_finalizing() -> None:
+    done = observe(done=10_000, status_since=NOW - 30.0)
+
+    assert adaptive_gap_s(done) <= 30.0 * schedule.SHORT_PHASE_SHARE * (
+        1 + schedule.JITTER_FRACTION
+    )
+
+
+def test_stalled_progress_backs_off_with_time_running_not_to_the_floor() -> None:
+    stalled = observe(done=0, previous_done=0)
+
+    assert schedule.adaptive_interval_s(stalled) == pytest.approx(schedule.RUNNING_SHARE * 3600.0)
+
+
+@pytest.mark.parametrize("expires_at", [None, CREATED_AT + 86_400.0])
+def test_unknown_totals_back_off_with_time_running(expires_at: float | None) -> None:
+    early = observe(now=RUN_STARTED_AT + 120.0, total=0, done=0, expires_at=expires_at)
+    late = observe(now=RUN_STARTED_AT + 7200.0, total=0, done=0, expires_at=expires_at)
+
+    assert adaptive_gap_s(early) < adaptive_gap_s(late) <= schedule.MAX_INTERVAL_S
+
+
+def test_a_run_nearing_its_expiry_is_polled_before_it_expires() -> None:
+    obs = observe(done=100, expires_at=NOW + 60.0)  # the counts say it will run for days
+
+    assert adaptive_gap_s(obs) < 60.0
+    assert adaptive_gap_s(obs) < adaptive_gap_s(observe(done=100)) / 10
+
+
+def test_adaptive_polls_of_batches_registered_together_are_spread() -> None:
+    gaps_s = {adaptive_gap_s(observe(), seed) for seed in range(20)}
+
+    assert len(gaps_s) > 15
+
+
+def test_next_poll_at_delegates_to_the_adaptive_schedule_given_an_observation() -> None:
+    obs = observe()
+
+    at = schedule.next_poll_at(
+        now=NOW, created_at=CREATED_AT, poll_interval_s=None, rng=random.Random(3), observation=obs
+    )
+
+    assert at == schedule.adaptive_next_poll_at(obs, rng=random.Random(3))
+
+
+def test_explicit_poll_interval_wins_over_an_observation() -> None:
+    at = schedule.next_poll_at(
+        now=NOW, created_at=CREATED_AT, poll_interval_s=17.0, observation=observe("validating")
+    )
+
+    assert at == NOW + 17.0

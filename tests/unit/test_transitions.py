@@ -322,3 +322,31 @@ def test_an_unknown_status_is_recorded_and_polled_again_without_an_event() -> No
     assert record.status == "rehydrating"
     assert record.summary is not None and record.summary["normalized_status"] == "unknown"
     assert record.next_poll_at is not None and record.next_poll_at > NOW
+
+
+def _running_gap_s(done_before: int, done_now: int) -> float:
+    """The gap planned after a poll of a batch in_progress for an hour, counts 60 s apart."""
+    watch = a_watch(
+        status="in_progress",
+        created_at=NOW - 3600,
+        status_changed_at=NOW - 3600,
+        summary={
+            "request_counts": {"total": 1000, "completed": done_before, "failed": 0},
+            "observed_at": NOW - 60,
+        },
+    )
+    snapshot = replace(
+        a_snapshot("in_progress"),
+        request_counts={"total": 1000, "completed": done_now, "failed": 0},
+    )
+    record = transitions.plan_snapshot(watch, snapshot, provider="openai", endpoints=[], now=NOW)
+    assert record.next_poll_at is not None
+    return record.next_poll_at - NOW
+
+
+def test_the_schedule_learns_from_request_counts_polling_sooner_near_the_end() -> None:
+    far = _running_gap_s(done_before=100, done_now=110)  # 890 left at 1 per 6 s
+    near = _running_gap_s(done_before=950, done_now=990)  # 10 left at 2 per 3 s
+
+    assert near < far
+    assert near <= 60
