@@ -1,0 +1,440 @@
+"""Simulate polling 10,000 batches on a virtual clock: fixed 60 s vs the adaptive schedule.
+
+Every next poll is decided by the real ``worker.schedule.next_poll_at``; the provider is
+a script of each batch's statuses and request counts over time. Nothing sleeps: an event
+heap advances the clock from one poll to the next. See ``bench/README.md``.
+
+    .venv/bin/python bench/simulate_schedule.py [--batches 10000] [--seed 1] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import heapq
+import json
+import math
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worker import schedule
+from worker.models import TERMINAL
+
+COMPLETION_WINDOW_S = 86_400.0
+FIXED_INTERVAL_S = 60.0
+PERCENTILES = (50, 95, 99)
+TARGET_CALL_RATIO = 5.0
+
+# The population; bench/README.md explains each assumption.
+ARRIVALS_OVER_S = 86_400.0  # batches are created uniformly over a day
+VALIDATING_S = (5.0, 300.0)  # log-uniform
+RUN_S = (120.0, 30 * 3600.0)  # log-uniform; a run past the completion window expires
+FINALIZING_S = (5.0, 600.0)  # log-uniform
+CANCELLING_S = (5.0, 600.0)  # log-uniform
+EXPIRY_LAG_S = (0.0, 300.0)  # uniform: ``expired`` shows this long after expires_at
+REQUESTS = (10, 50_000)  # log-uniform total requests
+SEGMENTS = (5, 30)  # the run is cut into this many stretches of random speed ...
+STALL_CHANCE = 0.1  # ... and a stretch makes no progress at all this often
+FAIL_VALIDATING = 0.03  # invalid input: validating -> failed
+FAIL_MID_RUN = 0.02  # in_progress -> failed, counts frozen
+CANCEL_MID_RUN = 0.02  # in_progress -> cancelling -> cancelled, counts frozen
+
+
+def log_uniform(rng: random.Random, low: float, high: float) -> float:
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the simulated provider answers for one batch, at any time."""
+
+    created_at: float
+    total: int
+    phase_starts: tuple[float, ...]  # when each status begins
+    phase_statuses: tuple[str, ...]
+    changes: tuple[tuple[float, str, str], ...]  # (when, from, to)
+    run_start: float
+    run_stop: float  # counts stop moving: finished, failed, cancelled or expired
+    curve_at: tuple[float, ...]  # progress knots (absolute times) ...
+    curve_done: tuple[float, ...]  # ... and the share of requests done at each
+
+    @property
+    def expires_at(self) -> float:
+        return self.created_at + COMPLETION_WINDOW_S
+
+    @property
+    def fate(self) -> str:
+        return self.phase_statuses[-1]
+
+    def status_at(self, t: float) -> str:
+        return self.phase_statuses[bisect.bisect_right(self.phase_starts, t) - 1]
+
+    def done_at(self, t: float) -> int:
+        t = min(max(t, self.run_start), self.run_stop)
+        i = bisect.bisect_right(self.curve_at, t) - 1
+        if i >= len(self.curve_at) - 1:
+            return self.total
+        t0, t1 = self.curve_at[i], self.curve_at[i + 1]
+        f0, f1 = self.curve_done[i], self.curve_done[i + 1]
+        return int(self.total * (f0 + (f1 - f0) * (t - t0) / (t1 - t0)))
+
+
+def progress_curve(
+    rng: random.Random, start: float, run_s: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Roughly linear progress: stretches of random speed, some of them stalled."""
+    segments = rng.randint(*SEGMENTS)
+    speeds = [
+        0.0 if rng.random() < STALL_CHANCE else rng.gammavariate(2.0, 1.0) for _ in range(segments)
+    ]
+    speeds[-1] = speeds[-1] or 1.0  # the last stretch finishes the run
+    cumulative = [0.0]
+    for speed in speeds:
+        cumulative.append(cumulative[-1] + speed)
+    return (
+        tuple(start + run_s * i / segments for i in range(segments + 1)),
+        tuple(c / cumulative[-1] for c in cumulative),
+    )
+
+
+def fate_of(
+    rng: random.Random, created: float, run_start: float, run_s: float
+) -> tuple[list[float], list[str], float]:
+    """The statuses after validating, when each begins, and when the counts stop."""
+    expires = created + COMPLETION_WINDOW_S
+    draw = rng.random()
+    if draw < FAIL_VALIDATING:
+        return [run_start], ["failed"], run_start
+    stopped_early = draw < FAIL_VALIDATING + FAIL_MID_RUN + CANCEL_MID_RUN
+    stop = run_start + run_s * (rng.uniform(0.05, 0.95) if stopped_early else 1.0)
+    if stop >= expires:
+        return (
+            [run_start, expires + rng.uniform(*EXPIRY_LAG_S)],
+            ["in_progress", "expired"],
+            expires,
+        )
+    if not stopped_early:
+        ends = [stop, stop + log_uniform(rng, *FINALIZING_S)]
+        return [run_start, *ends], ["in_progress", "finalizing", "completed"], stop
+    if draw < FAIL_VALIDATING + FAIL_MID_RUN:
+        return [run_start, stop], ["in_progress", "failed"], stop
+    ends = [stop, stop + log_uniform(rng, *CANCELLING_S)]
+    return [run_start, *ends], ["in_progress", "cancelling", "cancelled"], stop
+
+
+def make_batch(rng: random.Random) -> Batch:
+    created = rng.uniform(0.0, ARRIVALS_OVER_S)
+    total = round(log_uniform(rng, *REQUESTS))
+    run_start = created + log_uniform(rng, *VALIDATING_S)
+    run_s = log_uniform(rng, *RUN_S)
+    curve_at, curve_done = progress_curve(rng, run_start, run_s)
+    starts, statuses, stop = fate_of(rng, created, run_start, run_s)
+    starts, statuses = [created, *starts], ["validating", *statuses]
+    return Batch(
+        created_at=created,
+        total=total,
+        phase_starts=tuple(starts),
+        phase_statuses=tuple(statuses),
+        changes=tuple(zip(starts[1:], statuses, statuses[1:], strict=False)),
+        run_start=run_start,
+        run_stop=stop,
+        curve_at=curve_at,
+        curve_done=curve_done,
+    )
+
+
+@dataclass
+class Watch:
+    """What the poller remembers about one batch between polls."""
+
+    batch: Batch
+    status: str = ""
+    status_since: float | None = None
+    progress: schedule.Progress | None = None
+    previous_progress: schedule.Progress | None = None
+    calls: int = 0
+    next_change: int = 0
+
+
+@dataclass(frozen=True)
+class Poller:
+    """A fixed interval when ``interval_s`` is set, else the adaptive schedule.
+
+    ``counts`` says whether the provider reports request counts (some do not)."""
+
+    name: str
+    interval_s: float | None
+    counts: bool = True
+
+    def first_poll_at(self, batch: Batch, rng: random.Random) -> float:
+        if self.interval_s is not None:  # a random phase against the batch's changes
+            return batch.created_at + rng.uniform(0.0, self.interval_s)
+        return batch.created_at  # batchhook polls at once on registration
+
+    def next_poll_at(self, watch: Watch, now: float, rng: random.Random) -> float:
+        batch = watch.batch
+        observation = schedule.Observation(
+            now=now,
+            status=watch.status,
+            watch_created_at=batch.created_at,
+            batch_created_at=batch.created_at,
+            expires_at=batch.expires_at,
+            progress=watch.progress,
+            previous_progress=watch.previous_progress,
+            status_since=watch.status_since,
+        )
+        return schedule.next_poll_at(
+            now=now,
+            created_at=batch.created_at,
+            poll_interval_s=self.interval_s,
+            rng=rng,
+            observation=observation,
+        )
+
+
+@dataclass
+class Outcome:
+    """Provider calls per batch, and the detection delays of every status change."""
+
+    calls: list[int] = field(default_factory=list)
+    delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def poll(watch: Watch, now: float, counts: bool, outcome: Outcome) -> None:
+    """One provider call: update what the poller knows and record the changes it saw."""
+    batch = watch.batch
+    watch.calls += 1
+    status = batch.status_at(now)
+    if status != watch.status:
+        watch.status, watch.status_since = status, now
+    watch.previous_progress = watch.progress
+    watch.progress = schedule.Progress(
+        at=now, done=batch.done_at(now) if counts else 0, total=batch.total if counts else 0
+    )
+    changes = batch.changes
+    while watch.next_change < len(changes) and changes[watch.next_change][0] <= now:
+        at, before, after = changes[watch.next_change]
+        outcome.delays[f"{before}->{after}"].append(now - at)
+        watch.next_change += 1
+
+
+def simulate(batches: list[Batch], poller: Poller, seed: int) -> Outcome:
+    """Poll every batch until its terminal status is seen, one event at a time."""
+    rng = random.Random(seed)
+    watches = [Watch(batch=b) for b in batches]
+    heap = [(poller.first_poll_at(w.batch, rng), i) for i, w in enumerate(watches)]
+    heapq.heapify(heap)
+    outcome = Outcome()
+    while heap:
+        now, i = heapq.heappop(heap)
+        watch = watches[i]
+        poll(watch, now, poller.counts, outcome)
+        if watch.status in TERMINAL:
+            outcome.calls.append(watch.calls)
+        else:
+            heapq.heappush(heap, (poller.next_poll_at(watch, now, rng), i))
+    return outcome
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """Nearest-rank percentiles, rounded to 0.1."""
+    ordered = sorted(values)
+    return {
+        f"p{p}": round(ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)], 1)
+        for p in PERCENTILES
+    }
+
+
+def delay_stats(delays: list[float]) -> dict[str, float]:
+    return {"count": len(delays), **percentiles(delays)}
+
+
+def all_delays(outcome: Outcome) -> list[float]:
+    return [d for ds in outcome.delays.values() for d in ds]
+
+
+def terminal_delays(outcome: Outcome) -> list[float]:
+    return [d for kind, ds in outcome.delays.items() if kind.split("->")[1] in TERMINAL for d in ds]
+
+
+def summarize(outcome: Outcome) -> dict[str, Any]:
+    calls = outcome.calls
+    return {
+        "batches": len(calls),
+        "calls_total": sum(calls),
+        "calls_per_batch_mean": round(sum(calls) / len(calls), 1),
+        "calls_per_batch": percentiles([float(c) for c in calls]),
+        "delay_s_all_changes": delay_stats(all_delays(outcome)),
+        "delay_s_terminal": delay_stats(terminal_delays(outcome)),
+        "delay_s_by_change": {k: delay_stats(ds) for k, ds in sorted(outcome.delays.items())},
+    }
+
+
+def compare(fixed: dict[str, Any], adaptive: dict[str, Any]) -> dict[str, Any]:
+    ratio = fixed["calls_total"] / adaptive["calls_total"]
+    p50_fixed = fixed["delay_s_all_changes"]["p50"]
+    p50_adaptive = adaptive["delay_s_all_changes"]["p50"]
+    return {
+        "call_ratio": round(ratio, 2),
+        "target": f">= {TARGET_CALL_RATIO:g}x fewer calls at a p50 delay <= fixed's",
+        "target_met": ratio >= TARGET_CALL_RATIO and p50_adaptive <= p50_fixed,
+    }
+
+
+def population(batches: list[Batch]) -> dict[str, Any]:
+    return {
+        "fates": dict(Counter(b.fate for b in batches).most_common()),
+        "validating_s_log_uniform": VALIDATING_S,
+        "run_s_log_uniform": RUN_S,
+        "finalizing_s_log_uniform": FINALIZING_S,
+        "cancelling_s_log_uniform": CANCELLING_S,
+        "expiry_lag_s_uniform": EXPIRY_LAG_S,
+        "requests_log_uniform": REQUESTS,
+        "progress_segments": SEGMENTS,
+        "stall_chance_per_segment": STALL_CHANCE,
+        "fail_validating": FAIL_VALIDATING,
+        "fail_mid_run": FAIL_MID_RUN,
+        "cancel_mid_run": CANCEL_MID_RUN,
+        "completion_window_s": COMPLETION_WINDOW_S,
+    }
+
+
+def policy() -> dict[str, float]:
+    names = (
+        "MIN_INTERVAL_S",
+        "MAX_INTERVAL_S",
+        "SHORT_PHASE_SHARE",
+        "SHORT_PHASE_MAX_S",
+        "RUNNING_SHARE",
+        "EVIDENCE_SHARE",
+        "APPROACH_SHARE",
+        "JITTER_FRACTION",
+    )
+    return {name: getattr(schedule, name) for name in names}
+
+
+ROWS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
+    ("calls per batch (mean)", lambda s: s["calls_per_batch_mean"]),
+    ("calls in total", lambda s: s["calls_total"]),
+    ("delay p50, all changes (s)", lambda s: s["delay_s_all_changes"]["p50"]),
+    ("delay p95, all changes (s)", lambda s: s["delay_s_all_changes"]["p95"]),
+    ("delay p99, all changes (s)", lambda s: s["delay_s_all_changes"]["p99"]),
+    ("delay p50, terminal status (s)", lambda s: s["delay_s_terminal"]["p50"]),
+    ("delay p95, terminal status (s)", lambda s: s["delay_s_terminal"]["p95"]),
+    ("delay p99, terminal status (s)", lambda s: s["delay_s_terminal"]["p99"]),
+)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The comparison table, and the delay of each kind of change."""
+    runs = report["runs"]
+    names = list(runs)
+    lines = [
+        f"{report['batches']} batches, seed {report['seed']}.",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    lines += [
+        f"| {label} | " + " | ".join(str(get(runs[n])) for n in names) + " |" for label, get in ROWS
+    ]
+    ratios = [str(report["comparisons"].get(n, {}).get("call_ratio", "1.0")) + "x" for n in names]
+    lines += ["| fewer calls than fixed 60 s | " + " | ".join(ratios) + " |", ""]
+    lines += ["Delay p50 / p95 / p99 (s) by change:", ""]
+    lines += ["| change | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for kind in runs[names[0]]["delay_s_by_change"]:
+        cells = []
+        for name in names:
+            d = runs[name]["delay_s_by_change"][kind]
+            cells.append(f"{d['p50']} / {d['p95']} / {d['p99']}")
+        count = runs[names[0]]["delay_s_by_change"][kind]["count"]
+        lines.append(f"| {kind} ({count}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], outcomes: dict[str, Outcome], path: Path) -> None:
+    """Calls per batch, delay percentiles and the delay CDF, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = report["runs"]
+    names = list(runs)
+    colors = ["#888888", "#1f77b4", "#9ecae1"][: len(names)]
+    fig, (calls_ax, delay_ax, cdf_ax) = plt.subplots(1, 3, figsize=(16, 4.8))
+
+    means = [runs[n]["calls_per_batch_mean"] for n in names]
+    bars = calls_ax.bar(names, means, color=colors)
+    calls_ax.bar_label(bars, fmt="%.1f")
+    calls_ax.set_title("Provider calls per batch (mean)")
+    calls_ax.tick_params(axis="x", labelsize=8)
+
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        values = [runs[name]["delay_s_all_changes"][f"p{p}"] for p in PERCENTILES]
+        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(PERCENTILES))]
+        delay_ax.bar(xs, values, width, label=name, color=colors[k])
+    delay_ax.set_xticks(range(len(PERCENTILES)), [f"p{p}" for p in PERCENTILES])
+    delay_ax.set_yscale("log")
+    delay_ax.set_ylabel("seconds (log)")
+    delay_ax.set_title("Status change -> detection delay")
+    delay_ax.legend(fontsize=8)
+
+    for k, name in enumerate(names):
+        delays = sorted(max(d, 0.1) for d in all_delays(outcomes[name]))
+        shares = [(i + 1) / len(delays) for i in range(len(delays))]
+        cdf_ax.plot(delays, shares, label=name, color=colors[k])
+    cdf_ax.set_xscale("log")
+    cdf_ax.set_xlabel("delay (s, log)")
+    cdf_ax.set_ylabel("share of status changes detected")
+    cdf_ax.set_title("Delay CDF, all status changes")
+    cdf_ax.grid(alpha=0.3)
+    cdf_ax.legend(fontsize=8)
+
+    fig.suptitle(f"{report['batches']} simulated batches: fixed 60 s poller vs adaptive schedule")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+
+    rng = random.Random(args.seed)
+    batches = [make_batch(rng) for _ in range(args.batches)]
+    pollers = (
+        Poller("fixed 60 s", FIXED_INTERVAL_S),
+        Poller("adaptive", None),
+        Poller("adaptive, no request counts", None, counts=False),
+    )
+    outcomes = {p.name: simulate(batches, p, args.seed) for p in pollers}
+    runs = {name: summarize(outcome) for name, outcome in outcomes.items()}
+    fixed = runs[pollers[0].name]
+    report = {
+        "command": f"python bench/simulate_schedule.py --batches {args.batches} --seed {args.seed}",
+        "batches": args.batches,
+        "seed": args.seed,
+        "population": population(batches),
+        "policy": policy(),
+        "runs": runs,
+        "comparisons": {p.name: compare(fixed, runs[p.name]) for p in pollers[1:]},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "schedule.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "schedule.md").write_text(markdown(report))
+    plot(report, outcomes, args.out / "schedule.png")
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
