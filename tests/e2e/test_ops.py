@@ -124,6 +124,34 @@ def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
         assert again.json()["poll_scheduled"] is False, "a finished batch is not polled again"
 
 
+def test_an_inbound_webhook_for_an_unseen_batch_registers_it_on_a_watch_all_connection(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    with ProviderStub("openai", api_key="sk-inbound-all") as stub:
+        subscribe(api, receiver)
+        batch_id = new_batch_id()
+        # Finished before the connection existed: account discovery leaves it alone ...
+        stub.set_batch(batch_id, "completed", created_at=int(time.time()) - 3600)
+        conn = connect(api, stub, webhook_secret=INBOUND_SECRET, watch_all=True)
+        wait_until(lambda: stub.list_requests)
+        assert api.get(f"/v1/batches/{batch_id}").status_code == 404
+
+        # ... but the provider's own webhook about it is news.
+        event = {"id": "evt_p2", "object": "event", "type": "batch.completed",
+                 "created_at": int(time.time()), "data": {"id": batch_id}}  # fmt: skip
+        body = httpx.Request("POST", "/", json=event).content
+        accepted = httpx.post(
+            f"{stack.api_url}/v1/inbound/{conn['id']}",
+            content=body,
+            headers=signed_headers(INBOUND_SECRET, body),
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["poll_scheduled"] is True
+        [hook] = receiver.wait_for(1)
+        assert hook.json["data"]["id"] == batch_id
+        assert hook.json["type"] == "batch.completed"
+
+
 def signed_headers(secret: str, body: bytes, age_s: int = 0) -> dict[str, str]:
     msg_id = "msg_inbound_1"
     now = int(time.time()) - age_s

@@ -1,7 +1,8 @@
 """/v1/inbound/{connection_id}: a provider's own signed webhook triggers a poll at once.
 
 OpenAI's ``batch.*`` webhooks carry only ``data.id``, so batchhook still retrieves the
-batch for its file ids: the watch is claimed and a poll task sent at once, so the
+batch for its file ids (a watch_all connection registers a batch it has not seen yet):
+the watch is claimed and a poll task sent at once, so the
 subscriber hears within a second. Should the broker refuse the task, the batch is made
 due instead and the next tick polls it; polling stays on as the safety net.
 """
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from worker import keys, signing
 from worker.api.deps import SettingsDep, StoreDep
+from worker.models import Connection, Watch
 from worker.store import Store
 from worker.tasks import poll_batches
 
@@ -43,10 +45,25 @@ async def inbound_webhook(
     except (ValueError, KeyError, TypeError) as exc:
         raise HTTPException(422, "expected an event with data.id") from exc
     wid = keys.watch_id(conn.tenant, batch_id)
-    watches = [w for w in store.watches_by_id([wid]) if w.connection_id == connection_id]
-    wids = [w.id for w in watches if w.watching]
+    watches = store.watches_by_id([wid])
+    if not watches and conn.watch_all and not store.unwatched(conn.tenant, [batch_id]):
+        watches = [_register(store, conn, batch_id)]
+    wids = [w.id for w in watches if w.watching and w.connection_id == connection_id]
     polled = await run_in_threadpool(_poll_at_once, store, wids, settings.poll_lease_s)
     return {"received": True, "batch_id": batch_id, "poll_scheduled": bool(polled)}
+
+
+def _register(store: Store, conn: Connection, batch_id: str) -> Watch:
+    """A watch_all connection hears of a new batch before its next listing."""
+    watch, _ = store.register_watch(
+        conn.tenant,
+        batch_id=batch_id,
+        connection_id=conn.id,
+        endpoint_ids=None,
+        metadata={},
+        poll_interval_s=None,
+    )
+    return watch
 
 
 def _poll_at_once(store: Store, wids: list[str], lease_s: float) -> list[str]:
