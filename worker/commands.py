@@ -203,7 +203,26 @@ def status(_: argparse.Namespace) -> int:
         ("DELIVERY", "NEXT ATTEMPT"),
         [(did, time.strftime("%H:%M:%S", time.localtime(at))) for did, at in pending[:50]],
     )
+    failing = store.failing_deliveries(limit=20)
+    print(f"\n{len(failing)} most recent failing deliveries")
+    _print_table(
+        ("DELIVERY", "STATE", "ATTEMPTS", "LAST ATTEMPT", "HTTP", "ERROR"),
+        [_failing_row(row) for row in failing],
+    )
     return 0
+
+
+def _failing_row(row: dict[str, Any]) -> tuple[str, ...]:
+    last = row["last_attempt"]
+    at = last.get("at")
+    return (
+        row["delivery_id"],
+        row["state"],
+        str(row["attempts"]),
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-",
+        str(last.get("status_code") or "-"),
+        str(last.get("error") or "-")[:60],
+    )
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

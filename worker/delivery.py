@@ -6,6 +6,7 @@ timeout, and turns the answer into an ``AttemptOutcome`` the store records.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ log = structlog.get_logger()
 
 USER_AGENT = "batchhook/0.1 (+https://www.standardwebhooks.com)"
 MAX_ERROR_CHARS = 300
+RESPONSE_EXCERPT_BYTES = 500
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class AttemptOutcome:
     next_attempt_at: float | None
     record: dict[str, Any]
     disable_endpoint: bool = False
+    attempted: bool = True  # False when refused without a request (counts for no health)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class Answer:
     headers: dict[str, str]
     latency_ms: float
     error: str | None
+    response: str | None = None  # the first bytes of the body, decoded leniently
+
+
+def excerpt(body: bytes) -> str:
+    """The start of a response body as text, whatever its encoding."""
+    return body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
 
 
 def classify(
@@ -51,6 +60,7 @@ def classify(
         "at": now,
         "status_code": answer.status_code,
         "latency_ms": round(answer.latency_ms, 1),
+        "response": answer.response,
         "error": answer.error,
     }
     code = answer.status_code
@@ -74,32 +84,54 @@ def refused(job: DeliveryJob, reason: str, *, now: float) -> AttemptOutcome:
         "at": now,
         "status_code": None,
         "latency_ms": 0.0,
+        "response": None,
         "error": reason,
     }
-    return AttemptOutcome("failed", None, record)
+    return AttemptOutcome("failed", None, record, attempted=False)
+
+
+async def _read_excerpt(response: httpx.Response) -> bytes:
+    """Read no more of the body than the excerpt keeps."""
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= RESPONSE_EXCERPT_BYTES:
+            break
+    return head
+
+
+async def _send(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, timeout_s: float
+) -> tuple[httpx.Response, bytes]:
+    request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout_s)
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        return response, await _read_excerpt(response)
+    finally:
+        await response.aclose()
 
 
 async def post(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, timeout_s: float
 ) -> Answer:
+    """POST once. ``timeout_s`` bounds the whole exchange, so a subscriber that trickles
+    its answer cannot hold the attempt (or the others sent beside it) any longer."""
     started = time.perf_counter()
     try:
-        response = await client.post(
-            url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False
-        )
-    except httpx.TimeoutException:
+        async with asyncio.timeout(timeout_s):
+            response, head = await _send(client, url, headers, body, timeout_s)
+    except (TimeoutError, httpx.TimeoutException):
         return Answer(None, {}, (time.perf_counter() - started) * 1000, "timeout")
     except httpx.HTTPError as exc:
         reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         return Answer(None, {}, (time.perf_counter() - started) * 1000, reason)
     latency_ms = (time.perf_counter() - started) * 1000
-    await response.aclose()
     error: str | None = None
     if not 200 <= response.status_code < 300:
         error = f"HTTP {response.status_code}"
         if 300 <= response.status_code < 400:
             error += " (redirects are not followed)"
-    return Answer(response.status_code, dict(response.headers), latency_ms, error)
+    return Answer(response.status_code, dict(response.headers), latency_ms, error, excerpt(head))
 
 
 async def attempt(

@@ -85,3 +85,22 @@ def delivery(did: str) -> str:
 
 def delivery_attempts(did: str) -> str:
     return f"{PREFIX}delivery:{did}:attempts"
+
+
+# Subscriber operations. The Lua scripts build the per-endpoint keys from the prefix too.
+FAILING = f"{PREFIX}failing"  # zset: delivery id -> time of its last failed attempt
+FAILING_KEPT = 1000  # the most recent failing deliveries kept for `batchhook status`
+
+
+def endpoint_health(endpoint_id: str) -> str:
+    """Hash: failures (consecutive), failing_since, open_until, probe_until."""
+    return f"{PREFIX}ep:{endpoint_id}:health"
+
+
+def endpoint_failed(endpoint_id: str) -> str:
+    """Zset: failed delivery id -> its event's created_at (what recover resends)."""
+    return f"{PREFIX}ep:{endpoint_id}:failed"
+
+
+def recovery(recovery_id: str) -> str:
+    return f"{PREFIX}recovery:{recovery_id}"

@@ -29,9 +29,12 @@ TERMINAL = frozenset(
 
 WATCH_FAILED = "batch.watch_failed"
 WEBHOOK_TEST = "webhook.test"
+ENDPOINT_DISABLED = "endpoint.disabled"  # opt-in: sent to a tenant's other endpoints
 DEFAULT_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if s.is_terminal)
 OPT_IN_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if not s.is_terminal)
-EVENT_TYPES = frozenset({*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, WATCH_FAILED, WEBHOOK_TEST})
+EVENT_TYPES = frozenset(
+    {*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, WATCH_FAILED, WEBHOOK_TEST, ENDPOINT_DISABLED}
+)
 
 PROVIDERS = (
     "openai",
@@ -198,6 +201,7 @@ class Watch:
     snapshot: dict[str, Any] | None = field(repr=False)
     summary: dict[str, Any] = field(default_factory=dict)
     status_changed_at: float | None = None
+    not_found_since: float | None = None  # first 404 of the current run of poll errors
 
     @property
     def normalized_status(self) -> str | None:
@@ -232,3 +236,4 @@ class PollRecord:
     summary: dict[str, Any] | None = None
     event: NewEvent | None = None
     error: str | None = None
+    not_found_since: float | None = None  # kept on the watch while 404s are within grace

@@ -1,13 +1,22 @@
-"""Work the outbox: attempt claimed deliveries concurrently and record each attempt."""
+"""Work the outbox: attempt claimed deliveries concurrently and record each attempt.
+
+claimed deliveries -> each endpoint's circuit breaker and throttle (shared in Redis; what
+they hold back is deferred, not attempted) -> ``delivery.attempt`` (concurrent, each
+bounded by the delivery timeout, so a slow endpoint holds up no other) ->
+``store.record_attempt`` -> the endpoint's health: open its circuit, or disable it and
+tell the tenant's other endpoints (``endpoint.disabled``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import defaultdict
 
 import httpx
 import structlog
 
-from worker import delivery
+from worker import delivery, health
 from worker.settings import Settings
 from worker.store import DeliveryJob, Store
 
@@ -31,16 +40,73 @@ async def _deliver_one(
         schedule_s=settings.retry_delays_s,
         allow_private=settings.allow_private_destinations,
     )
-    store.record_attempt(
+    recorded = store.record_attempt(
         job.delivery_id,
         outcome.record,
         outcome=outcome.outcome,
         next_attempt_at=outcome.next_attempt_at,
+        attempted=outcome.attempted,
     )
+    now = time.time()
     if outcome.disable_endpoint:
-        store.disable_endpoint(job.endpoint_id, "410 Gone")
-        log.warning("endpoint_disabled", reason="410 Gone")
+        disable(store, job, "410 Gone", now=now)
+    elif outcome.attempted and outcome.outcome != "succeeded":
+        cooldown_s = health.cooldown_s(recorded.failures, circuit_policy(settings))
+        if cooldown_s is not None:
+            store.open_circuit(job.endpoint_id, until=now + cooldown_s)
+            log.warning("circuit_opened", failures=recorded.failures, cooldown_s=cooldown_s)
+        if recorded.failing_since is not None and health.should_disable(
+            recorded.failing_since, now=now, disable_after_s=settings.endpoint_disable_after_s
+        ):
+            disable(store, job, health.disabled_reason(recorded.failing_since, now), now=now)
     return outcome.outcome
+
+
+def circuit_policy(settings: Settings) -> health.CircuitPolicy:
+    return health.CircuitPolicy(
+        threshold=settings.circuit_failure_threshold,
+        cooldown_s=settings.circuit_cooldown_s,
+        max_cooldown_s=settings.circuit_max_cooldown_s,
+    )
+
+
+def disable(store: Store, job: DeliveryJob, reason: str, *, now: float) -> None:
+    """Disable the endpoint (once, whatever the number of workers) and send
+    ``endpoint.disabled`` to the tenant's other endpoints that subscribe to it."""
+    if job.endpoint is None or not store.disable_endpoint_once(job.endpoint_id, reason, now=now):
+        return
+    log.warning("endpoint_disabled", reason=reason)
+    others = store.list_endpoints(job.endpoint.tenant)
+    event = health.disabled_event(job.endpoint, reason, others, now)
+    if event is not None:
+        store.create_event(event)
+
+
+def admitted(store: Store, jobs: list[DeliveryJob], settings: Settings) -> list[DeliveryJob]:
+    """The jobs each endpoint's circuit and throttle let through now; the rest deferred."""
+    by_endpoint: dict[str, list[DeliveryJob]] = defaultdict(list)
+    for job in jobs:
+        by_endpoint[job.endpoint_id].append(job)
+    now = time.time()
+    admissions = store.admit_deliveries(
+        {eid: len(js) for eid, js in by_endpoint.items()},
+        now=now,
+        threshold=settings.circuit_failure_threshold,
+        default_rate_per_s=settings.endpoint_rate_limit,
+        probe_lease_s=settings.delivery_timeout_s + 1.0,
+    )
+    allowed: list[DeliveryJob] = []
+    deferred: dict[str, tuple[float, str]] = {}
+    for eid, endpoint_jobs in by_endpoint.items():
+        admission = admissions[eid]
+        allowed += endpoint_jobs[: admission.granted]
+        waiting = endpoint_jobs[admission.granted :]
+        for job, at in zip(waiting, health.deferred_at(admission, len(waiting), now), strict=True):
+            deferred[job.delivery_id] = (at, admission.reason)
+    if deferred:
+        store.defer_deliveries(deferred)
+        log.info("deliveries_deferred", count=len(deferred), endpoints=len(by_endpoint))
+    return allowed
 
 
 async def deliver_many(
@@ -48,5 +114,6 @@ async def deliver_many(
 ) -> list[str]:
     """One attempt for each pending delivery given; returns each outcome."""
     jobs = [j for j in store.load_delivery_jobs(delivery_ids) if j.state == "pending"]
+    jobs = admitted(store, jobs, settings)
     # Each attempt runs in its own task, so its bound log context stays its own.
     return list(await asyncio.gather(*(_deliver_one(store, client, j, settings) for j in jobs)))

@@ -62,13 +62,21 @@ def _plan(
     conns: dict[str, Connection],
     endpoints: dict[str, list[Endpoint]],
     now: float,
+    not_found_grace_s: float = 0.0,
 ) -> PollRecord:
     conn = conns.get(watch.connection_id)
     provider = conn.provider if conn else "unknown"
     tenant_endpoints = endpoints.get(watch.tenant, [])
     if isinstance(result, Snapshot):
         return plan_snapshot(watch, result, provider=provider, endpoints=tenant_endpoints, now=now)
-    return plan_error(watch, result, provider=provider, endpoints=tenant_endpoints, now=now)
+    return plan_error(
+        watch,
+        result,
+        provider=provider,
+        endpoints=tenant_endpoints,
+        now=now,
+        not_found_grace_s=not_found_grace_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class PollLimits:
     concurrency: int
     calls_per_second: int = 0  # per connection; 0: no limit
     rate_limit_pause_s: float = 10.0
+    not_found_grace_s: float = 0.0  # how long a 404 batch is retried before watch_failed
 
 
 @dataclass
@@ -188,7 +197,9 @@ async def poll_chunk(
     results = list(await asyncio.gather(*(one(w) for w in watches)))
     now = time.time()
     _pause_rate_limited(store, watches, results, limits, now)
-    records, created = record_results(store, watches, results, conns, now)
+    records, created = record_results(
+        store, watches, results, conns, now, not_found_grace_s=limits.not_found_grace_s
+    )
     _queue_behind(store, records, budget.not_before)
     return created
 
@@ -199,12 +210,17 @@ def record_results(
     results: list[Result],
     conns: dict[str, Connection],
     now: float,
+    *,
+    not_found_grace_s: float = 0.0,
 ) -> tuple[list[PollRecord], dict[str, list[str]]]:
     """Record what each watch's poll found in one round trip; returns the records and
     the delivery ids created per watch id."""
     tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
     endpoints = {t: store.list_endpoints(t) for t in tenants}
-    records = [_plan(w, r, conns, endpoints, now) for w, r in zip(watches, results, strict=True)]
+    records = [
+        _plan(w, r, conns, endpoints, now, not_found_grace_s)
+        for w, r in zip(watches, results, strict=True)
+    ]
     outcomes = store.record_polls(records)
     for watch, record in zip(watches, records, strict=True):
         outcome, _ = outcomes[watch.id]

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     rate_limit_pause_s: float = 10.0  # a 429 without Retry-After pauses its connection this long
     event_retention_s: int = 30 * 86400
     old_secret_grace_s: int = 86400
+    # Subscriber operations: failing endpoints, throttle, circuit breaker, lost batches.
+    endpoint_disable_after_s: float = 432000.0  # failing this long since the last success
+    endpoint_rate_limit: int = 0  # deliveries per second per endpoint, all workers; 0: none
+    circuit_failure_threshold: int = 5  # consecutive failures that open an endpoint's circuit
+    circuit_cooldown_s: float = 30.0  # first open period; doubles while probes fail
+    circuit_max_cooldown_s: float = 3600.0
+    not_found_grace_s: float = 600.0  # a 404 batch is retried this long before watch_failed
 
     @field_validator("retry_schedule")
     @classmethod

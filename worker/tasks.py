@@ -4,7 +4,7 @@
 discoveries atomically and fans them out in chunks; ``poll_batches`` polls a chunk and
 makes each new event's first attempt at once; ``discover_batches`` lists a watch_all
 connection's batches (see ``discovery``); ``deliver`` makes one attempt per claimed
-delivery.
+delivery; ``recover_endpoint`` resends an endpoint's failed deliveries of a window.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def poll_limits(settings: Settings) -> PollLimits:
         concurrency=settings.poll_concurrency,
         calls_per_second=settings.provider_calls_per_second,
         rate_limit_pause_s=settings.rate_limit_pause_s,
+        not_found_grace_s=settings.not_found_grace_s,
     )
 
 
@@ -116,3 +117,13 @@ def deliver(delivery_ids: list[str]) -> list[str]:
     structlog.contextvars.clear_contextvars()
     rt = runtime()
     return rt.run(deliver_many(rt.store, rt.delivery_client, delivery_ids, rt.settings))
+
+
+@app.task(name="batchhook.recover_endpoint")
+def recover_endpoint(recovery_id: str) -> int:
+    """Resend an endpoint's failed deliveries of a time window (``POST .../recover``)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(recovery_id=recovery_id)
+    redelivered = runtime().store.run_recovery(recovery_id)
+    log.info("endpoint_recovered", redelivered=redelivered)
+    return redelivered

@@ -142,6 +142,23 @@ def plan_snapshot(
     )
 
 
+NOT_FOUND = 404
+
+
+def within_not_found_grace(
+    watch: Watch, error: ProviderError, *, grace_s: float, now: float
+) -> float | None:
+    """Pure: the first-404 time to keep if this 404 is still within the grace, else None.
+
+    A batch just created may not be visible at once, so a 404 is retried until it has
+    lasted ``grace_s``; 401/403 (a revoked key) and a deleted connection fail at once.
+    """
+    if error.status_code != NOT_FOUND or grace_s <= 0:
+        return None
+    since = watch.not_found_since if watch.errors > 0 and watch.not_found_since else now
+    return since if now - since < grace_s else None
+
+
 def plan_error(
     watch: Watch,
     error: ProviderError,
@@ -149,9 +166,11 @@ def plan_error(
     provider: str,
     endpoints: Iterable[Endpoint],
     now: float,
+    not_found_grace_s: float = 0.0,
 ) -> PollRecord:
     message = str(error)
-    if not isinstance(error, Permanent):
+    not_found_since = within_not_found_grace(watch, error, grace_s=not_found_grace_s, now=now)
+    if not isinstance(error, Permanent) or not_found_since is not None:
         base_s = watch.poll_interval_s or schedule.default_interval_s(now - watch.created_at)
         next_at = schedule.next_poll_after_error_at(
             now=now,
@@ -159,7 +178,15 @@ def plan_error(
             base_interval_s=base_s,
             retry_after_s=error.retry_after_s,
         )
-        return PollRecord(watch_id=watch.id, now=now, next_poll_at=next_at, error=message)
+        if not_found_since is not None:  # poll again no later than the grace's end
+            next_at = min(next_at, max(now, not_found_since + not_found_grace_s))
+        return PollRecord(
+            watch_id=watch.id,
+            now=now,
+            next_poll_at=next_at,
+            error=message,
+            not_found_since=not_found_since,
+        )
     data = {
         "id": watch.batch_id,
         "status": watch.status,

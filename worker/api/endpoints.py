@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter
+from pydantic import Field, model_validator
 
+from worker import health
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
-from worker.api.schemas import EndpointIn, EndpointPatch
+from worker.api.schemas import Body, EndpointIn, EndpointPatch
 from worker.destinations import check_url
+from worker.errors import Conflict, InputError, NotFound
 from worker.models import WEBHOOK_TEST, NewEvent
+from worker.settings import Settings
 from worker.signing import new_secret
 from worker.transitions import event_body, new_event_id
 
 router = APIRouter(prefix="/v1/endpoints")
+
+UnixSeconds = Annotated[float, Field(ge=0, le=2**40, strict=False)]
+
+
+class RecoverIn(Body):
+    """Resend the endpoint's failed deliveries of events created in [since, until]."""
+
+    since: UnixSeconds
+    until: UnixSeconds | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.until is not None and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
 
 
 @router.post("", status_code=201)
@@ -34,9 +53,31 @@ def list_endpoints(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
     return {"object": "list", "data": [e.public() for e in store.list_endpoints(tenant)]}
 
 
+def health_view(raw: dict[str, float | None], settings: Settings, now: float) -> dict[str, Any]:
+    policy = health.CircuitPolicy(
+        threshold=settings.circuit_failure_threshold,
+        cooldown_s=settings.circuit_cooldown_s,
+        max_cooldown_s=settings.circuit_max_cooldown_s,
+    )
+    failures, open_until = int(raw["failures"] or 0), float(raw["open_until"] or 0)
+    state = health.circuit_state(failures, open_until, policy, now)
+    return {
+        "consecutive_failures": failures,
+        "failing_since": raw["failing_since"],
+        "circuit": state,
+        "circuit_open_until": open_until if state == health.OPEN else None,
+    }
+
+
 @router.get("/{endpoint_id}")
-def get_endpoint(endpoint_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
-    return store.get_endpoint(tenant, endpoint_id).public()
+def get_endpoint(
+    endpoint_id: str, tenant: TenantDep, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
+    ep = store.get_endpoint(tenant, endpoint_id)
+    return {
+        **ep.public(),
+        "health": health_view(store.endpoint_health(ep.id), settings, time.time()),
+    }
 
 
 @router.patch("/{endpoint_id}")
@@ -51,7 +92,10 @@ def update_endpoint(
     changes = body.model_dump(exclude_none=True)
     if "url" in changes:
         check_url(changes["url"], allow_private=settings.allow_private_destinations)
-    return store.update_endpoint(tenant, endpoint_id, changes).public()
+    updated = store.update_endpoint(tenant, endpoint_id, changes)
+    if changes.get("disabled") is False:  # re-enabled: the failure clock starts afresh
+        store.reset_endpoint_health(endpoint_id)
+    return updated.public()
 
 
 @router.delete("/{endpoint_id}")
@@ -94,3 +138,35 @@ def send_test_event(endpoint_id: str, tenant: TenantDep, store: StoreDep) -> dic
         )
     )
     return store.get_event(tenant, event_id)
+
+
+@router.post("/{endpoint_id}/recover", status_code=202)
+def recover(
+    endpoint_id: str, body: RecoverIn, tenant: TenantDep, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Resend, in the background, every failed delivery to this endpoint of an event
+    created in the window (same ``webhook-id``: a new round of attempts)."""
+    ep = store.get_endpoint(tenant, endpoint_id)
+    now = time.time()
+    until = body.until if body.until is not None else now
+    if body.since >= until:
+        raise InputError("since must be in the past")
+    if body.since < now - settings.event_retention_s:
+        raise InputError(f"since must be within the retention ({settings.event_retention_s} s)")
+    if ep.disabled:
+        raise Conflict(f"endpoint {endpoint_id} is disabled; re-enable it first")
+    job = store.create_recovery(tenant, ep.id, since=body.since, until=until)
+    from worker.celery_app import app as celery  # the API needs Celery only here
+
+    celery.send_task("batchhook.recover_endpoint", args=[job["id"]])
+    return job
+
+
+@router.get("/{endpoint_id}/recoveries/{recovery_id}")
+def get_recovery(
+    endpoint_id: str, recovery_id: str, tenant: TenantDep, store: StoreDep
+) -> dict[str, Any]:
+    job = store.get_recovery(tenant, recovery_id)
+    if job["endpoint_id"] != endpoint_id:
+        raise NotFound(f"no recovery {recovery_id!r}")
+    return job

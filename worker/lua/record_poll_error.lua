@@ -2,11 +2,12 @@
 -- a permanent one (unknown batch, revoked key) stops the watch and creates one
 -- batch.watch_failed event.
 -- ARGV: prefix, wid, now, next_poll_at ('' = stop, permanent), error text,
---       then the event fields from ARGV[6] when permanent
+--       not_found_since (first 404 still within its grace, or ''),
+--       then the event fields from ARGV[7] when permanent
 local prefix, wid, now, next_at, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wk = prefix .. 'watch:' .. wid
 if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
-redis.call('HSET', wk, 'last_polled_at', now, 'last_error', err)
+redis.call('HSET', wk, 'last_polled_at', now, 'last_error', err, 'not_found_since', ARGV[6])
 redis.call('HINCRBY', wk, 'errors', 1)
 redis.call('HINCRBY', prefix .. 'stats', 'poll_errors', 1)
 if next_at ~= '' then
@@ -16,6 +17,6 @@ if next_at ~= '' then
 end
 redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '', 'watch_failed_at', now)
 redis.call('ZREM', prefix .. 'due', wid)
-local created = create_event(prefix, event_from_argv(6))
+local created = create_event(prefix, event_from_argv(7))
 table.insert(created, 1, 'failed')
 return created

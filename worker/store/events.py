@@ -9,7 +9,8 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
-from worker.store.base import StoreBase, dumps, event_argv, float_or_none, loads_or
+from worker.store.base import dumps, event_argv, float_or_none, loads_or
+from worker.store.subscribers import SubscribersMixin
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,15 @@ class DeliveryJob:
     endpoint_id: str
 
 
-class EventsMixin(StoreBase):
+@dataclass(frozen=True)
+class AttemptRecorded:
+    """The endpoint's run of failures after an attempt (0 and None once it succeeds)."""
+
+    failures: int
+    failing_since: float | None
+
+
+class EventsMixin(SubscribersMixin):
     def create_event(self, event: NewEvent) -> list[str]:
         """Write an event outside the poll path; its deliveries are due at once."""
         argv = event_argv(event, retention_s=self.retention_s, lease_until=time.time())
@@ -85,6 +94,7 @@ class EventsMixin(StoreBase):
             "endpoint_id": endpoint_id,
             "state": raw.get("state", "expired"),
             "next_attempt_at": float_or_none(raw.get("next_attempt_at")),
+            "deferred": raw.get("deferred") or None,
             "attempts": attempts,
         }
 
@@ -99,21 +109,7 @@ class EventsMixin(StoreBase):
         dids = []
         for ep in targets:
             did = keys.delivery_id(event_id, ep)
-            dk = keys.delivery(did)
-            pipe.hsetnx(dk, "attempts", 0)
-            pipe.hset(
-                dk,
-                mapping={
-                    "id": did,
-                    "event_id": event_id,
-                    "endpoint_id": ep,
-                    "state": "pending",
-                    "round_attempts": 0,
-                    "next_attempt_at": now,
-                },
-            )
-            pipe.expire(dk, self.retention_s)
-            pipe.zadd(keys.OUTBOX, {did: now})
+            self.queue_round(pipe, did, event_id, ep, now)
             dids.append(did)
         if endpoint_id and endpoint_id not in loads_or(raw.get("endpoint_ids"), []):
             listed = [*loads_or(raw.get("endpoint_ids"), []), endpoint_id]
@@ -153,9 +149,16 @@ class EventsMixin(StoreBase):
         return jobs
 
     def record_attempt(
-        self, did: str, attempt: dict[str, Any], *, outcome: str, next_attempt_at: float | None
-    ) -> None:
-        self._record_attempt(
+        self,
+        did: str,
+        attempt: dict[str, Any],
+        *,
+        outcome: str,
+        next_attempt_at: float | None,
+        attempted: bool = True,
+    ) -> AttemptRecorded:
+        """Record the attempt; ``attempted`` is False for one refused without a request."""
+        _, failures, failing_since = self._record_attempt(
             args=[
                 self.prefix,
                 did,
@@ -163,8 +166,12 @@ class EventsMixin(StoreBase):
                 outcome,
                 next_attempt_at if next_attempt_at is not None else "",
                 time.time(),
+                int(attempted),
+                self.retention_s,
+                keys.FAILING_KEPT,
             ]
         )
+        return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
         return [

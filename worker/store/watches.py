@@ -31,6 +31,7 @@ def _watch_from(raw: dict[str, str]) -> Watch:
         snapshot=loads_or(raw.get("snapshot"), None),
         summary=loads_or(raw.get("summary"), {}),
         status_changed_at=float_or_none(raw.get("status_changed_at")),
+        not_found_since=float_or_none(raw.get("not_found_since")),
     )
 
 
@@ -144,7 +145,16 @@ class WatchesMixin(StoreBase):
                 client=pipe,
             )  # fmt: skip
         else:
+            not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
             self._record_poll_error(
-                args=[self.prefix, rec.watch_id, rec.now, next_at, rec.error, *event],
+                args=[
+                    self.prefix,
+                    rec.watch_id,
+                    rec.now,
+                    next_at,
+                    rec.error,
+                    not_found_since,
+                    *event,
+                ],
                 client=pipe,
             )
