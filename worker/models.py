@@ -160,6 +160,7 @@ class Endpoint:
     disabled: bool
     disabled_reason: str
     created_at: float
+    rate_limit: int | None = None  # deliveries per second; None: BATCHHOOK_ENDPOINT_RATE_LIMIT
 
     def signing_secrets(self, now: float) -> list[str]:
         secrets = [self.secret]
@@ -176,6 +177,7 @@ class Endpoint:
             "description": self.description,
             "disabled": self.disabled,
             "disabled_reason": self.disabled_reason or None,
+            "rate_limit": self.rate_limit,
             "created_at": int(self.created_at),
         }
 

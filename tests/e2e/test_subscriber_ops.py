@@ -141,6 +141,33 @@ def test_an_open_circuit_defers_deliveries_until_a_probe_succeeds(
     assert ops.get(f"/v1/endpoints/{endpoint['id']}").json()["health"]["circuit"] == "closed"
 
 
+def test_an_endpoint_rate_limit_spreads_its_deliveries_over_the_seconds(
+    ops: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = subscribe(ops, receiver, rate_limit=1)
+    assert endpoint["rate_limit"] == 1
+    for _ in range(4):
+        send_test(ops, endpoint["id"])
+
+    hooks = receiver.wait_for(4)
+    arrivals = sorted(hook.at for hook in hooks)
+    # One a second: four deliveries fall in four different seconds of the shared bucket.
+    assert arrivals[-1] - arrivals[0] >= 1.9, arrivals
+    assert all(hook.verified for hook in hooks)
+
+
+def test_an_endpoint_rate_limit_is_changed_and_cleared_with_patch(ops: httpx.Client) -> None:
+    created = ops.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/hook"}).json()
+    path = f"/v1/endpoints/{created['id']}"
+    assert created["rate_limit"] is None
+    assert ops.patch(path, json={"rate_limit": 20}).json()["rate_limit"] == 20
+    assert ops.patch(path, json={"description": "x"}).json()["rate_limit"] == 20
+    refused = ops.patch(path, json={"rate_limit": 0})
+    assert refused.status_code == 422 and refused.json()["error"]["message"]
+    assert ops.get(path).json()["rate_limit"] == 20
+    assert ops.patch(path, json={"rate_limit": None}).json()["rate_limit"] is None
+
+
 def test_a_hanging_endpoint_does_not_hold_up_a_healthy_one(
     ops: httpx.Client, receiver: Receiver
 ) -> None:

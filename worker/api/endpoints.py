@@ -43,7 +43,12 @@ def create_endpoint(
     check_url(body.url, allow_private=settings.allow_private_destinations)
     secret = body.secret or new_secret()
     ep = store.create_endpoint(
-        tenant, url=body.url, events=body.events, description=body.description, secret=secret
+        tenant,
+        url=body.url,
+        events=body.events,
+        description=body.description,
+        secret=secret,
+        rate_limit=body.rate_limit,
     )
     return {**ep.public(), "secret": secret}
 
@@ -90,6 +95,8 @@ def update_endpoint(
 ) -> dict[str, Any]:
     store.get_endpoint(tenant, endpoint_id)
     changes = body.model_dump(exclude_none=True)
+    if "rate_limit" in body.model_fields_set:  # null is a change too: back to the default
+        changes["rate_limit"] = body.rate_limit
     if "url" in changes:
         check_url(changes["url"], allow_private=settings.allow_private_destinations)
     updated = store.update_endpoint(tenant, endpoint_id, changes)

@@ -102,11 +102,15 @@ def _check_events(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+RateLimit = Annotated[int, Field(ge=1, le=10_000)]
+
+
 class EndpointIn(Body):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
     description: Annotated[str, StringConstraints(max_length=500)] = ""
     secret: str | None = None
+    rate_limit: RateLimit | None = None  # deliveries per second to this endpoint
 
     _events = field_validator("events")(_check_events)
     _secret = field_validator("secret")(_check_secret)
@@ -117,6 +121,7 @@ class EndpointPatch(Body):
     events: list[str] | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     disabled: bool | None = None
+    rate_limit: RateLimit | None = None  # an explicit null goes back to the default
 
     _events = field_validator("events")(_check_events)
 

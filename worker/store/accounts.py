@@ -151,7 +151,14 @@ class AccountsMixin(StoreBase):
 
     # endpoints --------------------------------------------------------------
     def create_endpoint(
-        self, tenant: str, *, url: str, events: list[str], description: str, secret: str
+        self,
+        tenant: str,
+        *,
+        url: str,
+        events: list[str],
+        description: str,
+        secret: str,
+        rate_limit: int | None = None,
     ) -> Endpoint:
         now = time.time()
         ep = Endpoint(
@@ -166,6 +173,7 @@ class AccountsMixin(StoreBase):
             disabled=False,
             disabled_reason="",
             created_at=now,
+            rate_limit=rate_limit,
         )
         pipe = self.redis.pipeline()
         pipe.hset(
@@ -179,6 +187,7 @@ class AccountsMixin(StoreBase):
                 "secret": self.vault.seal(secret),
                 "disabled": 0,
                 "created_at": now,
+                "rate_limit": rate_limit or "",
             },
         )
         pipe.zadd(keys.tenant_endpoints(tenant), {ep.id: now})
@@ -198,6 +207,7 @@ class AccountsMixin(StoreBase):
             disabled=raw.get("disabled") == "1",
             disabled_reason=raw.get("disabled_reason", ""),
             created_at=float(raw["created_at"]),
+            rate_limit=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
         )
 
     def endpoints_by_id(self, ids: list[str]) -> dict[str, Endpoint]:
@@ -230,6 +240,8 @@ class AccountsMixin(StoreBase):
             elif name == "disabled":
                 fields["disabled"] = int(bool(value))
                 fields["disabled_reason"] = "disabled by the API" if value else ""
+            elif name == "rate_limit":
+                fields["rate_limit"] = value or ""  # None: back to the default
             else:
                 fields[name] = value
         if fields:
