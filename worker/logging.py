@@ -9,37 +9,72 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
-SECRET_FIELDS = re.compile(r"(api_key|secret|token|authorization|password)", re.IGNORECASE)
+from worker.models import REDACTED, SENSITIVE_HEADER
+
+# Values that look like a credential wherever they appear in a string: webhook secrets,
+# our API tokens, provider keys (OpenAI/Anthropic/Groq style), bearer and basic
+# credentials, JWTs, AWS access key ids, ``key=value`` pairs and passwords in URLs.
 SECRET_VALUES = re.compile(
-    r"(whsec_[A-Za-z0-9+/=]+|bh_[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)"
+    r"whsec_[A-Za-z0-9+/=]+"
+    r"|\bbh_[A-Za-z0-9_\-]{8,}"
+    r"|\b(?:sk|rk|pk)[-_](?:[A-Za-z0-9]+[-_])*[A-Za-z0-9]{6,}"
+    r"|\bgsk_[A-Za-z0-9]{8,}"
+    r"|\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+"
+    r"|\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"
+    r"|\bA[KS]IA[0-9A-Z]{16}\b"
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",
+    re.IGNORECASE,
 )
+SECRET_PAIRS = re.compile(
+    r"((?:api[-_]?key|access[-_]?token|token|secret|password|signature)[\"']?\s*[=:]\s*[\"']?)"
+    r"[^\s\"'&,;}]+",
+    re.IGNORECASE,
+)
+MAX_DEPTH = 8
 
 
-def _scrub(value: Any) -> Any:
+def scrub(value: Any, depth: int = 0) -> Any:
+    """The value with credential-looking parts replaced, looking inside containers;
+    a mapping's entries under a sensitive name are replaced whole."""
     if isinstance(value, str):
-        return SECRET_VALUES.sub("[redacted]", value)
+        return SECRET_PAIRS.sub(r"\1" + REDACTED, SECRET_VALUES.sub(REDACTED, value))
+    if depth >= MAX_DEPTH:
+        return value if isinstance(value, int | float | bool | None) else REDACTED
+    if isinstance(value, Mapping):
+        return {k: _scrub_entry(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        return scrub(value.decode("utf-8", errors="replace"), depth)
     return value
+
+
+def _scrub_entry(name: Any, value: Any, depth: int) -> Any:
+    if isinstance(name, str) and SENSITIVE_HEADER.search(name) and value not in (None, ""):
+        return REDACTED
+    return scrub(value, depth)
 
 
 def redact_secrets(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    """structlog processor, last before rendering: no key or secret reaches a log line,
+    whether under a telling name, inside a dict, or in a message or exception text."""
     for key in list(event_dict):
-        if SECRET_FIELDS.search(key):
-            event_dict[key] = "[redacted]"
-        else:
-            event_dict[key] = _scrub(event_dict[key])
+        event_dict[key] = _scrub_entry(key, event_dict[key], 0)
     return event_dict
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
+def configure(log_format: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr unless given), through ``redact_secrets``."""
+    out = stream if stream is not None else sys.stderr
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
         if log_format == "console"
         else structlog.processors.JSONRenderer()
     )
@@ -52,10 +87,10 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[*shared, redact_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,

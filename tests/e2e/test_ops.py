@@ -166,23 +166,54 @@ def signed_headers(secret: str, body: bytes, age_s: int = 0) -> dict[str, str]:
 
 
 def test_keys_secrets_and_tokens_never_reach_the_logs(stack: Stack, receiver: Receiver) -> None:
+    """Every path that handles a credential runs once; then every log line of the stack's
+    processes (web, worker, beat) is scanned for each of them."""
     token = stack.new_token()
+    unknown_token = "bh_canary-token-that-was-never-issued-7777"
+    header_key = "canary-header-credential-5151"
     with stack.client(token) as api, ProviderStub("openai", api_key=CANARY_KEY) as stub:
-        conn = connect(api, stub, webhook_secret=INBOUND_SECRET)
-        subscribe(api, receiver, secret=CANARY_ENDPOINT_SECRET)
+        conn = connect(api, stub, webhook_secret=INBOUND_SECRET, headers={"x-api-key": header_key})
+        endpoint = subscribe(api, receiver, secret=CANARY_ENDPOINT_SECRET)
         receiver.respond_with(500)
         batch_id = new_batch_id()
         stub.set_batch(batch_id, "completed")
         watch(api, batch_id, conn["id"])
         receiver.wait_for(2)
+
+        rotated = api.post(f"/v1/endpoints/{endpoint['id']}/rotate-secret").json()["secret"]
+        # A provider that echoes the key it refused, as some gateways do.
+        revoked = new_batch_id()
+        stub.fail_next(revoked, 401, {"error": {"message": f"Incorrect API key {CANARY_KEY}"}})
+        watch(api, revoked, conn["id"])
+        wait_until(lambda: api.get(f"/v1/batches/{revoked}").json()["watching"] is False)
+
         wrong = api.post(
             "/v1/connections",
             json={"provider": "openai", "api_key": CANARY_KEY, "base_url": "ftp://nowhere"},
         )
         assert wrong.status_code in (400, 422)
         assert CANARY_KEY not in wrong.text
+        denied = httpx.get(
+            f"{stack.api_url}/v1/batches", headers={"authorization": f"Bearer {unknown_token}"}
+        )
+        assert denied.status_code == 401 and unknown_token not in denied.text
+        forged = httpx.post(
+            f"{stack.api_url}/v1/inbound/{conn['id']}",
+            content=b"{}",
+            headers={**signed_headers(CANARY_ENDPOINT_SECRET, b"{}"), "x-api-key": header_key},
+        )
+        assert forged.status_code == 401
 
     logs = stack.logs()
-    assert batch_id in logs, "the stack logged nothing about the batch: the check would be empty"
-    for secret in (CANARY_KEY, CANARY_ENDPOINT_SECRET, INBOUND_SECRET, token):
-        assert secret not in logs
+    assert batch_id in logs and revoked in logs, "the stack logged nothing about the batches"
+    secrets = (
+        CANARY_KEY,
+        CANARY_ENDPOINT_SECRET,
+        INBOUND_SECRET,
+        token,
+        unknown_token,
+        header_key,
+        rotated,
+    )
+    leaked = [(n, s[:12]) for n, line in enumerate(logs.splitlines()) for s in secrets if s in line]
+    assert leaked == [], f"secrets in log lines: {leaked}"
