@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from worker import keys, signing
 from worker.api.deps import SettingsDep, StoreDep
+from worker.api.schemas import BatchIn
 from worker.models import Connection, Watch
 from worker.store import Store
 from worker.tasks import poll_batches
@@ -39,11 +40,7 @@ async def inbound_webhook(
         raise HTTPException(400, "this connection has no webhook_secret to verify with")
     body = await request.body()
     signing.verify(conn.webhook_secret, dict(request.headers), body, now=time.time())
-    try:
-        event = json.loads(body)
-        batch_id = str(event["data"]["id"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise HTTPException(422, "expected an event with data.id") from exc
+    batch_id = _batch_id_of(body, conn.id)
     wid = keys.watch_id(conn.tenant, batch_id)
     watches = store.watches_by_id([wid])
     if not watches and conn.watch_all and not store.unwatched(conn.tenant, [batch_id]):
@@ -51,6 +48,16 @@ async def inbound_webhook(
     wids = [w.id for w in watches if w.watching and w.connection_id == connection_id]
     polled = await run_in_threadpool(_poll_at_once, store, wids, settings.poll_lease_s)
     return {"received": True, "batch_id": batch_id, "poll_scheduled": bool(polled)}
+
+
+def _batch_id_of(body: bytes, connection_id: str) -> str:
+    """The event's ``data.id``, held to the same rule as a batch id given to POST /v1/batches."""
+    try:
+        batch_id = json.loads(body)["data"]["id"]
+        BatchIn.model_validate({"batch_id": batch_id, "connection_id": connection_id})
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
+        raise HTTPException(422, "expected an event whose data.id is a batch id") from exc
+    return str(batch_id)
 
 
 def _register(store: Store, conn: Connection, batch_id: str) -> Watch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +66,10 @@ def unix_seconds(value: Any) -> float | None:
 
 
 def int_counts(raw: Any) -> dict[str, int] | None:
-    """A counts object with its numeric members as ints (None when it is not an object)."""
+    """A counts object with its finite numeric members as ints (None when it is not an
+    object); NaN and infinities, which ``json.loads`` accepts, are left out."""
     if not isinstance(raw, dict):
         return None
-    return {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float)}
+    return {
+        str(k): int(v) for k, v in raw.items() if isinstance(v, int | float) and math.isfinite(v)
+    }
