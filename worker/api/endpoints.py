@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Self
 
+import structlog
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 
@@ -17,6 +18,8 @@ from worker.models import WEBHOOK_TEST, NewEvent
 from worker.settings import Settings
 from worker.signing import new_secret
 from worker.transitions import event_body, new_event_id
+
+log = structlog.get_logger()
 
 router = APIRouter(prefix="/v1/endpoints")
 
@@ -165,7 +168,12 @@ def recover(
     job = store.create_recovery(tenant, ep.id, since=body.since, until=until)
     from worker.celery_app import app as celery  # the API needs Celery only here
 
-    celery.send_task("batchhook.recover_endpoint", args=[job["id"]])
+    try:
+        celery.send_task("batchhook.recover_endpoint", args=[job["id"]], retry=False)
+    except Exception:  # the broker refused: queue the redeliveries here instead
+        log.warning("recovery_not_sent", recovery_id=job["id"], exc_info=True)
+        store.run_recovery(job["id"])
+        return store.get_recovery(tenant, job["id"])
     return job
 
 
