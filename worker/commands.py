@@ -60,11 +60,18 @@ def web(_: argparse.Namespace) -> int:
     import uvicorn
 
     from worker.api.app import create_app
+    from worker.api.limits import H11_MAX_HEAD_BYTES
 
     settings = get_settings()
     _require_secret_key(settings)
     bh_logging.configure(settings.effective_log_format)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        h11_max_incomplete_event_size=H11_MAX_HEAD_BYTES,
+    )
     return 0
 
 

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from worker.api import batches, connections, endpoints, errors, events, inbound
+from worker.api.limits import LimitRequests, RequestLimits
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     registry = CollectorRegistry()
     registry.register(StoreCollector(app.state.store))
     errors.install(app)
+    app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     for module in (connections, endpoints, batches, events, inbound):
         app.include_router(module.router)
 
@@ -52,7 +54,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "redis unreachable"}, status_code=503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 

@@ -1,0 +1,130 @@
+"""Oversized and malformed requests: a 4xx with the contract's error body, nothing stored,
+and the server goes on serving."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e.flows import connect, new_batch_id
+from tests.e2e.stack import Stack
+from tests.e2e.test_api import assert_error
+from tests.support.provider_stub import ProviderStub
+
+MIB = 1024 * 1024
+
+
+def endpoint_count(api: httpx.Client) -> int:
+    return len(api.get("/v1/endpoints").json()["data"])
+
+
+def test_a_body_over_the_limit_is_refused_with_413_and_nothing_stored(api: httpx.Client) -> None:
+    before = endpoint_count(api)
+    padding = "x" * (MIB + 10)
+    answer = api.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/", "description": padding})
+    assert_error(answer, 413)
+    assert "larger than 1048576 bytes" in answer.json()["error"]["message"]
+    assert endpoint_count(api) == before
+
+
+def test_a_streamed_body_without_content_length_is_cut_off_at_the_limit(
+    api: httpx.Client,
+) -> None:
+    before = endpoint_count(api)
+
+    def endless() -> Iterator[bytes]:  # sent chunked: no content-length to refuse up front
+        yield b'{"url": "http://127.0.0.1:9/", "description": "'
+        for _ in range(40):
+            yield b"y" * 65536
+        yield b'"}'
+
+    answer = api.post(
+        "/v1/endpoints", content=endless(), headers={"content-type": "application/json"}
+    )
+    assert_error(answer, 413)
+    assert endpoint_count(api) == before
+    assert api.get("/healthz").status_code == 200
+
+
+def test_headers_over_the_limits_get_431(api: httpx.Client) -> None:
+    assert_error(api.get("/v1/endpoints", headers={"x-padding": "z" * 20_000}), 431)
+    many = {f"x-h{i}": "1" for i in range(120)}
+    assert_error(api.get("/v1/endpoints", headers=many), 431)
+    assert api.get("/v1/endpoints").status_code == 200
+
+
+def test_a_url_over_the_limit_gets_414(api: httpx.Client) -> None:
+    assert_error(api.get("/v1/events", params={"batch_id": "b" * 5000}), 414)
+    assert_error(api.get("/v1/batches/" + "c" * 5000), 414)
+
+
+def test_a_request_head_too_large_to_parse_is_refused_and_the_server_lives_on(
+    stack: Stack, api: httpx.Client
+) -> None:
+    """Above 64 KiB uvicorn refuses the head itself (a 4xx, not our body: it cannot be
+    parsed at all); the next request is served as usual."""
+    address = urlsplit(stack.api_url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
+        status_line = raw.recv(200).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 4"), status_line
+    assert api.get("/healthz").status_code == 200
+
+
+def test_a_bad_content_length_gets_400(stack: Stack) -> None:
+    address = urlsplit(stack.api_url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(b"POST /v1/endpoints HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n{}")
+        status_line = raw.recv(200).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 400"), status_line
+
+
+@pytest.mark.parametrize(
+    ("metadata", "why"),
+    [
+        ({f"k{i}": "v" for i in range(17)}, "at most 16"),
+        ({"k" * 65: "v"}, "at most 64"),
+        ({"k": "v" * 513}, "at most 512"),
+        ({"k": 7}, "string"),
+        ({"k": {"nested": "no"}}, "string"),
+        ({"": "v"}, "at least 1"),
+    ],
+)
+def test_metadata_follows_openais_rule(
+    api: httpx.Client, metadata: dict[str, object], why: str
+) -> None:
+    with ProviderStub("openai", api_key="sk-meta") as stub:
+        conn = connect(api, stub)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        body = {"batch_id": batch_id, "connection_id": conn["id"], "metadata": metadata}
+        refused = api.post("/v1/batches", json=body)
+        assert_error(refused, 422)
+        assert why in refused.json()["error"]["message"]
+        assert_error(api.get(f"/v1/batches/{batch_id}"), 404)
+
+
+def test_metadata_at_the_limits_is_kept(api: httpx.Client) -> None:
+    metadata = {f"{i:02d}" + "k" * 62: "v" * 512 for i in range(16)}
+    with ProviderStub("openai", api_key="sk-meta-ok") as stub:
+        conn = connect(api, stub)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        body = {"batch_id": batch_id, "connection_id": conn["id"], "metadata": metadata}
+        assert api.post("/v1/batches", json=body).status_code == 201
+        assert api.get(f"/v1/batches/{batch_id}").json()["metadata"] == metadata
+
+
+def test_an_oversized_inbound_webhook_is_refused_before_verification(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with ProviderStub("openai", api_key="sk-inbound-big") as stub:
+        conn = connect(api, stub, webhook_secret="whsec_" + "aW5ib3VuZC1zZWNyZXQtZm9yLXRlc3Rz")
+    answer = httpx.post(
+        f"{stack.api_url}/v1/inbound/{conn['id']}", content=b"{" + b" " * (2 * MIB) + b"}"
+    )
+    assert_error(answer, 413)
