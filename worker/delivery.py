@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import structlog
 
@@ -111,6 +112,18 @@ async def _send(
         await response.aclose()
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong, for the attempt log. httpx-aiohttp reports every failure to
+    connect (refused, unresolvable, a private address) as ConnectTimeout, so the cause
+    decides what is a timeout."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException) and not isinstance(
+        exc.__cause__, aiohttp.ClientConnectorError
+    ):
+        return "timeout"
+    name = "ConnectError" if isinstance(exc.__cause__, aiohttp.ClientConnectorError) else None
+    return f"{name or type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
 async def post(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, timeout_s: float
 ) -> Answer:
@@ -120,11 +133,8 @@ async def post(
     try:
         async with asyncio.timeout(timeout_s):
             response, head = await _send(client, url, headers, body, timeout_s)
-    except (TimeoutError, httpx.TimeoutException):
-        return Answer(None, {}, (time.perf_counter() - started) * 1000, "timeout")
-    except httpx.HTTPError as exc:
-        reason = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        return Answer(None, {}, (time.perf_counter() - started) * 1000, reason)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        return Answer(None, {}, (time.perf_counter() - started) * 1000, failure_reason(exc))
     latency_ms = (time.perf_counter() - started) * 1000
     error: str | None = None
     if not 200 <= response.status_code < 300:
@@ -149,7 +159,8 @@ async def attempt(
     if endpoint.disabled:
         return refused(job, f"endpoint disabled: {endpoint.disabled_reason}", now=now)
     try:
-        check_url(endpoint.url, allow_private=allow_private)
+        # Names are judged on connect, by the client's resolver: no blocking DNS here.
+        check_url(endpoint.url, allow_private=allow_private, resolve=False)
     except InputError as exc:
         return refused(job, str(exc), now=now)
     body = job.body.encode()

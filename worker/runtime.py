@@ -12,13 +12,38 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport
 
+from worker.destinations import PublicOnlyResolver
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
 T = TypeVar("T")
+DELIVERY_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+def http_client(
+    limits: httpx.Limits, *, allow_private: bool, resolver: AbstractResolver | None = None
+) -> httpx.AsyncClient:
+    """An httpx client on aiohttp (the fast path) that never follows redirects; unless
+    private destinations are allowed, every connection goes through ``PublicOnlyResolver``
+    (``resolver`` is the name service under it: aiohttp's own by default)."""
+
+    def session() -> aiohttp.ClientSession:  # made on first request, inside the loop
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=httpx.create_ssl_context(),
+            resolver=resolver if allow_private else PublicOnlyResolver(resolver),
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(limits=limits, client=session), follow_redirects=False
+    )
 
 
 @dataclass
@@ -40,16 +65,16 @@ class Runtime:
                 max_connections=self.settings.poll_concurrency,
                 max_keepalive_connections=self.settings.poll_concurrency,
             )
-            self._poll_client = httpx.AsyncClient(
-                transport=AiohttpTransport(limits=limits), follow_redirects=False
+            self._poll_client = http_client(
+                limits, allow_private=self.settings.allow_private_destinations
             )
         return self._poll_client
 
     @property
     def delivery_client(self) -> httpx.AsyncClient:
         if self._delivery_client is None:
-            self._delivery_client = httpx.AsyncClient(
-                transport=AiohttpTransport(), follow_redirects=False
+            self._delivery_client = http_client(
+                DELIVERY_LIMITS, allow_private=self.settings.allow_private_destinations
             )
         return self._delivery_client
 

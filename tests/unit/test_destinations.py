@@ -1,0 +1,174 @@
+"""Egress: which URLs batchhook may call, judged at registration and on connect."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+import httpx
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from tests.support.http_server import Answer, LoopbackServer, Request
+from worker.delivery import post
+from worker.destinations import PRIVATE_REFUSED, check_url, is_public
+from worker.errors import InputError
+from worker.runtime import DELIVERY_LIMITS, http_client
+
+REFUSED = [
+    "127.0.0.1",
+    "127.8.9.10",
+    "::1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",
+    "100.64.0.1",  # shared address space (CGNAT)
+    "169.254.169.254",  # cloud metadata (AWS, GCP, Azure)
+    "169.254.1.1",
+    "fd00:ec2::254",  # AWS metadata over IPv6
+    "fe80::1",
+    "fc00::1",
+    "::ffff:127.0.0.1",  # IPv4-mapped loopback
+    "::ffff:10.0.0.1",
+    "224.0.0.1",
+    "ff02::1",
+    "0.0.0.0",  # noqa: S104 - an address to refuse, not one to bind
+    "::",
+    "192.0.2.1",  # documentation ranges
+    "2001:db8::1",
+]
+ALLOWED = ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+
+
+@pytest.mark.parametrize("address", REFUSED)
+def test_non_public_addresses_are_refused(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ALLOWED)
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://example.com/hook", "is not an http(s) URL"),
+        ("http://example.com/hook", "only https"),
+        ("https://user:pw@example.com/hook", "credentials"),
+        ("https://localhost/hook", PRIVATE_REFUSED),
+        ("https://api.localhost/hook", PRIVATE_REFUSED),
+        ("https://[::1]/hook", PRIVATE_REFUSED),
+        ("https://169.254.169.254/latest/meta-data", PRIVATE_REFUSED),
+        ("https://10.0.0.7:8443/hook", PRIVATE_REFUSED),
+        ("https:///nohost", "is not an http(s) URL"),
+    ],
+)
+def test_check_url_refuses_with_a_reason(url: str, why: str) -> None:
+    with pytest.raises(InputError, match=why.replace("(", r"\(").replace(")", r"\)")):
+        check_url(url, allow_private=False, resolve=False)
+
+
+def test_private_destinations_may_be_allowed_for_development() -> None:
+    assert check_url("http://127.0.0.1:8080/hook", allow_private=True) == (
+        "http://127.0.0.1:8080/hook"
+    )
+    with pytest.raises(InputError, match="is not an http"):
+        check_url("file:///etc/passwd", allow_private=True)
+
+
+class ResolvesEverythingTo(AbstractResolver):
+    """The name service, at its boundary: answers one address for any name, as a
+    rebinding attacker's DNS would after the registration check."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        return [
+            {
+                "hostname": host,
+                "host": self.address,
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def send_once(url: str, *, allow_private: bool, dns: AbstractResolver | None) -> str | None:
+    """One webhook POST through the client the worker uses; returns the attempt's error."""
+
+    async def attempt() -> str | None:
+        client = http_client(DELIVERY_LIMITS, allow_private=allow_private, resolver=dns)
+        async with client:
+            answer = await post(client, url, {"content-type": "application/json"}, b"{}", 5.0)
+        return answer.error
+
+    return asyncio.run(attempt())
+
+
+def test_a_name_that_rebinds_to_loopback_is_refused_on_connect() -> None:
+    received: list[Request] = []
+
+    def handle(request: Request) -> Answer:
+        received.append(request)
+        return Answer(200)
+
+    with LoopbackServer(handle) as server:
+        dns = ResolvesEverythingTo("127.0.0.1")
+        url = f"http://hooks.example.com:{server.port}/hook"
+        error = send_once(url, allow_private=False, dns=dns)
+
+        assert dns.asked == ["hooks.example.com"]
+        assert error is not None and PRIVATE_REFUSED in error
+        assert received == []
+
+        # The same request with private destinations allowed does reach the server:
+        # the refusal above was the resolver's, not a broken request.
+        assert send_once(url, allow_private=True, dns=dns) is None
+        assert len(received) == 1
+
+
+def test_a_public_answer_passes_the_resolver() -> None:
+    async def resolve() -> list[ResolveResult]:
+        from worker.destinations import PublicOnlyResolver
+
+        return await PublicOnlyResolver(ResolvesEverythingTo("8.8.8.8")).resolve("x.example", 443)
+
+    [answer] = asyncio.run(resolve())
+    assert answer["host"] == "8.8.8.8" and answer["port"] == 443
+
+
+def test_the_poll_client_refuses_private_addresses_too() -> None:
+    """Provider calls go through the same resolver: a base_url host that rebinds is refused."""
+
+    async def get() -> None:
+        client = http_client(
+            httpx.Limits(max_connections=5),
+            allow_private=False,
+            resolver=ResolvesEverythingTo("10.0.0.1"),
+        )
+        async with client:
+            await client.get("http://api.example.com/v1/batches/batch_1", timeout=5)
+
+    with pytest.raises(httpx.TransportError, match=PRIVATE_REFUSED):
+        asyncio.run(get())
+
+
+def test_a_refused_connection_is_logged_as_one_not_as_a_timeout() -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    error = send_once(f"http://127.0.0.1:{port}/hook", allow_private=True, dns=None)
+    assert error is not None and error.startswith("ConnectError: Cannot connect to host")
