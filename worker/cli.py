@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = tokens_sub.add_parser("create", help="print a new API token for a tenant")
     create.add_argument("--tenant", required=True)
     create.set_defaults(func=commands.tokens_create)
+    listing = tokens_sub.add_parser("list", help="token ids, tenants and last use (no tokens)")
+    listing.add_argument("--tenant", help="only this tenant's tokens")
+    listing.set_defaults(func=commands.tokens_list)
+    revoke = tokens_sub.add_parser("revoke", help="end a token at once")
+    revoke.add_argument("token", help="the token's tok_... id, or the token itself")
+    revoke.set_defaults(func=commands.tokens_revoke)
 
     trigger = sub.add_parser("trigger", help="send one signed sample event to a URL")
     trigger.add_argument("event_type")

@@ -106,10 +106,37 @@ def tokens_create(args: argparse.Namespace) -> int:
     tenant = args.tenant.strip()
     if not tenant or len(tenant) > 100 or any(c.isspace() for c in tenant):
         raise InputError("--tenant must be 1-100 characters without spaces")
-    token = _store().create_token(tenant)
+    token_id, token = _store().create_token_with_id(tenant)
     print(f"tenant: {tenant}")
+    print(f"id: {token_id} (for `batchhook tokens revoke`)")
     print(token)
     return 0
+
+
+@guarded
+def tokens_list(args: argparse.Namespace) -> int:
+    """Ids, tenants and the last four characters; the tokens themselves are not kept."""
+    _print_table(
+        ("ID", "TENANT", "ENDS WITH", "CREATED", "LAST USED"),
+        [
+            (t.id, t.tenant, f"...{t.hint}", _when(t.created_at), _when(t.last_used_at))
+            for t in _store().list_tokens(args.tenant)
+        ],
+    )
+    return 0
+
+
+@guarded
+def tokens_revoke(args: argparse.Namespace) -> int:
+    revoked = _store().revoke_token(args.token.strip())
+    if revoked is None:
+        raise InputError("no such token (give its tok_... id or the token itself)")
+    print(f"revoked {revoked}")
+    return 0
+
+
+def _when(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
 
 
 def sample_event(event_type: str, now: int) -> dict[str, Any]:

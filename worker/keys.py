@@ -25,6 +25,14 @@ def token_hash(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
+TOKENS = f"{PREFIX}tokens"  # zset: token id -> created_at (the records `tokens list` shows)
+
+
+def token_record(token_id: str) -> str:
+    """Hash: id, tenant, hash (the digest, never the token), hint, created_at."""
+    return f"{PREFIX}tokenrec:{token_id}"
+
+
 def connection(connection_id: str) -> str:
     return f"{PREFIX}conn:{connection_id}"
 

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     event_retention_s: int = 30 * 86400
     old_secret_grace_s: int = 86400
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused with 413
+    api_rate_limit_per_min: int = 600  # requests per minute per API token; 0: no limit
     # Subscriber operations: failing endpoints, throttle, circuit breaker, lost batches.
     endpoint_disable_after_s: float = 432000.0  # failing this long since the last success
     endpoint_rate_limit: int = 0  # deliveries per second per endpoint, all workers; 0: none

@@ -20,15 +20,25 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_tenant(request: Request, store: Annotated[Store, Depends(get_store)]) -> str:
+def get_tenant(
+    request: Request,
+    store: Annotated[Store, Depends(get_store)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'")
-    tenant = store.tenant_for_token(token.strip())
-    if tenant is None:
+    found = store.authenticate(token.strip(), per_minute=settings.api_rate_limit_per_min)
+    if found.tenant is None:
         raise HTTPException(401, "invalid token")
-    return tenant
+    if found.retry_after_s:
+        raise HTTPException(
+            429,
+            f"more than {settings.api_rate_limit_per_min} requests a minute with this token",
+            headers={"Retry-After": str(found.retry_after_s)},
+        )
+    return found.tenant
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

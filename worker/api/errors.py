@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,9 +26,13 @@ HTTP_ERROR_TYPES = {
 }
 
 
-def error_response(status_code: int, error_type: str, message: str) -> JSONResponse:
+def error_response(
+    status_code: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
-        {"error": {"type": error_type, "message": message}}, status_code=status_code
+        {"error": {"type": error_type, "message": message}},
+        status_code=status_code,
+        headers=headers,
     )
 
 
@@ -51,7 +56,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         error_type = HTTP_ERROR_TYPES.get(exc.status_code, "api_error")
-        return error_response(exc.status_code, error_type, str(exc.detail))
+        return error_response(exc.status_code, error_type, str(exc.detail), exc.headers)
 
     @app.exception_handler(BatchhookError)
     async def _other(_: Request, exc: BatchhookError) -> JSONResponse:

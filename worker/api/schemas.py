@@ -144,6 +144,5 @@ class BatchIn(Body):
         return value
 
 
-
 class RedeliverIn(Body):
     endpoint_id: ObjectId | None = None

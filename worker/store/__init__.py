@@ -13,13 +13,14 @@ from worker.settings import Settings
 from worker.store.accounts import AccountsMixin, new_id
 from worker.store.events import DeliveryJob, EventsMixin
 from worker.store.limits import Allowance, LimitsMixin
+from worker.store.tokens import TokenInfo, TokensMixin
 from worker.store.watches import WatchesMixin
 from worker.vault import Vault
 
-__all__ = ["Allowance", "DeliveryJob", "Store", "new_id", "open_store"]
+__all__ = ["Allowance", "DeliveryJob", "Store", "TokenInfo", "new_id", "open_store"]
 
 
-class Store(AccountsMixin, WatchesMixin, EventsMixin, LimitsMixin):
+class Store(AccountsMixin, TokensMixin, WatchesMixin, EventsMixin, LimitsMixin):
     """Every Redis operation batchhook performs."""
 
 

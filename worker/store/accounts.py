@@ -17,19 +17,6 @@ def new_id(prefix: str) -> str:
 
 
 class AccountsMixin(StoreBase):
-    # tokens -----------------------------------------------------------------
-    def create_token(self, tenant: str) -> str:
-        raw = f"bh_{secrets.token_urlsafe(32)}"
-        pipe = self.redis.pipeline()
-        pipe.set(keys.token(keys.token_hash(raw)), tenant)
-        pipe.sadd(keys.TENANTS, tenant)
-        pipe.execute()
-        return raw
-
-    def tenant_for_token(self, raw: str) -> str | None:
-        tenant = self.redis.get(keys.token(keys.token_hash(raw)))
-        return str(tenant) if tenant is not None else None
-
     def tenants(self) -> list[str]:
         return sorted(str(t) for t in self.redis.smembers(keys.TENANTS))
 

@@ -1,0 +1,113 @@
+"""API tokens: kept only as SHA-256 digests, listed by id, revocable, rate limited.
+
+A request's token is looked up by its digest as a Redis key, so no token is compared
+with another (nothing to time) and none is stored in clear.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from worker import keys
+from worker.store.base import StoreBase, _lua, float_or_none
+
+TOKEN_PREFIX = "bh_"  # noqa: S105 - a prefix, not a token
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    tenant: str | None  # None: no such token
+    retry_after_s: int  # > 0: over its requests per minute
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    tenant: str
+    hint: str  # the token's last four characters
+    created_at: float
+    last_used_at: float | None
+
+
+class TokensMixin(StoreBase):
+    @functools.cached_property
+    def _authenticate(self) -> Any:
+        return self.redis.register_script(_lua("authenticate"))
+
+    def create_token(self, tenant: str) -> str:
+        return self.create_token_with_id(tenant)[1]
+
+    def create_token_with_id(self, tenant: str) -> tuple[str, str]:
+        """A new token for ``tenant``: (its id, the token). Only its digest is kept."""
+        raw = f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+        token_id = f"tok_{secrets.token_hex(8)}"
+        digest, now = keys.token_hash(raw), time.time()
+        pipe = self.redis.pipeline()
+        pipe.set(keys.token(digest), tenant)
+        record = {"id": token_id, "tenant": tenant, "hash": digest, "hint": raw[-4:]}
+        pipe.hset(keys.token_record(token_id), mapping={**record, "created_at": now})
+        pipe.zadd(keys.TOKENS, {token_id: now})
+        pipe.sadd(keys.TENANTS, tenant)
+        pipe.execute()
+        return token_id, raw
+
+    def tenant_for_token(self, raw: str) -> str | None:
+        return self.authenticate(raw, per_minute=0).tenant
+
+    def authenticate(self, raw: str, *, per_minute: int) -> Authenticated:
+        """The token's tenant and whether it is within its requests per minute; one call."""
+        digest = keys.token_hash(raw)
+        tenant, retry_after = self._authenticate(
+            args=[self.prefix, digest, time.time(), per_minute]
+        )
+        return Authenticated(str(tenant) if tenant else None, int(retry_after))
+
+    def list_tokens(self, tenant: str | None = None) -> list[TokenInfo]:
+        ids = [str(i) for i in self.redis.zrange(keys.TOKENS, 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for token_id in ids:
+            pipe.hgetall(keys.token_record(token_id))
+        records = [r for r in pipe.execute() if r]
+        used = (
+            self.redis.mget([keys.token(r["hash"]) + ":used" for r in records]) if records else []
+        )
+        return [
+            TokenInfo(
+                id=r["id"],
+                tenant=r["tenant"],
+                hint=r["hint"],
+                created_at=float(r["created_at"]),
+                last_used_at=float_or_none(last),
+            )
+            for r, last in zip(records, used, strict=True)
+            if tenant is None or r["tenant"] == tenant
+        ]
+
+    def revoke_token(self, id_or_token: str) -> str | None:
+        """Revoke by id (``tok_...``) or by the token itself; the revoked token's id (or
+        its digest's start, for a token made before ids), else None when unknown."""
+        if id_or_token.startswith("tok_"):
+            record = self.redis.hgetall(keys.token_record(id_or_token))
+            if not record:
+                return None
+            digest, token_id = record["hash"], id_or_token
+        else:
+            digest = keys.token_hash(id_or_token)
+            token_id = self._token_id_of(digest) or f"digest {digest[:12]}"
+        pipe = self.redis.pipeline()
+        pipe.delete(keys.token(digest), keys.token(digest) + ":used")
+        if token_id.startswith("tok_"):
+            pipe.delete(keys.token_record(token_id))
+            pipe.zrem(keys.TOKENS, token_id)
+        deleted = pipe.execute()[0]
+        return token_id if deleted else None
+
+    def _token_id_of(self, digest: str) -> str | None:
+        for token_id in self.redis.zrange(keys.TOKENS, 0, -1):
+            if self.redis.hget(keys.token_record(str(token_id)), "hash") == digest:
+                return str(token_id)
+        return None
