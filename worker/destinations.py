@@ -1,10 +1,12 @@
 """Which URLs batchhook may call: webhooks and provider base URLs.
 
 Unless ``BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS=1``, only https to public addresses:
-loopback, private, link-local, shared, multicast and cloud metadata addresses are refused
-at registration (``check_url``) and again on the address each connection actually goes
-to (``PublicOnlyResolver``, inside the HTTP clients), so a name that resolves elsewhere
-later (DNS rebinding) gains nothing.
+loopback, private, link-local, shared, multicast and cloud metadata addresses (and IPv6
+forms that stand for them) are refused at registration (``check_url``) and again on the
+address each connection actually goes to, inside the HTTP clients: ``PublicOnlyResolver``
+drops the non-public answers of a name, and ``public_socket`` refuses to open a socket
+to anything else, IP literals included. A name that resolves elsewhere later (DNS
+rebinding) gains nothing, and no check blocks the event loop on DNS.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from aiohttp import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
@@ -30,7 +33,7 @@ def check_url(url: str, *, allow_private: bool, resolve: bool = True) -> str:
     if not allow_private:
         if parts.scheme != "https":
             raise InputError("only https URLs are accepted")
-        _refuse_private_host(parts.hostname, resolve=resolve)
+        _refuse_private_host(parts.hostname.rstrip("."), resolve=resolve)
     return url
 
 
@@ -38,19 +41,36 @@ PRIVATE_REFUSED = "private and loopback destinations are not allowed"
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet ends up at: IPv4-compatible
+# (deprecated), SIIT-translated and NAT64 (RFC 6052), which a NAT64 gateway turns into the
+# private network behind it. (IPv4-mapped and 6to4 have their own properties.)
+EMBEDS_IPV4_LAST = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+NOT_GLOBAL_V6 = ipaddress.IPv6Network("64:ff9b:1::/48")  # NAT64 for local use (RFC 8215)
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def is_public(address: Address) -> bool:
     """True for an address batchhook may connect to by default. Pure."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local or address in NOT_GLOBAL_V6:
+            return False
+        address = _embedded_ipv4(address) or address
     return (
         address.is_global
         and not address.is_multicast
         and not address.is_unspecified
         and address not in METADATA_ADDRESSES
     )
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for, if it stands for one."""
+    embedded = address.ipv4_mapped or address.sixtofour
+    if embedded is None and any(address in prefix for prefix in EMBEDS_IPV4_LAST):
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return embedded
 
 
 def _refuse_private_host(host: str, *, resolve: bool) -> None:
@@ -80,6 +100,15 @@ class PublicOnlyResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+def public_socket(addr_info: AddrInfoType) -> socket.socket:
+    """The connector's socket factory: the last word on every address a connection is
+    opened to, resolved or literal (aiohttp passes IP literals to no resolver)."""
+    family, kind, proto, _, sockaddr = addr_info
+    if not is_public(ipaddress.ip_address(sockaddr[0])):
+        raise OSError(errno.EACCES, PRIVATE_REFUSED)
+    return socket.socket(family, kind, proto)
 
 
 def _addresses(host: str, *, resolve: bool) -> list[Address]:

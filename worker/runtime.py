@@ -17,7 +17,7 @@ import httpx
 from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport
 
-from worker.destinations import PublicOnlyResolver
+from worker.destinations import PublicOnlyResolver, public_socket
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -29,8 +29,9 @@ def http_client(
     limits: httpx.Limits, *, allow_private: bool, resolver: AbstractResolver | None = None
 ) -> httpx.AsyncClient:
     """An httpx client on aiohttp (the fast path) that never follows redirects; unless
-    private destinations are allowed, every connection goes through ``PublicOnlyResolver``
-    (``resolver`` is the name service under it: aiohttp's own by default)."""
+    private destinations are allowed, names resolve through ``PublicOnlyResolver``
+    (``resolver`` is the name service under it: aiohttp's own by default) and every
+    socket is opened by ``public_socket``, so only public addresses are connected to."""
 
     def session() -> aiohttp.ClientSession:  # made on first request, inside the loop
         connector = aiohttp.TCPConnector(
@@ -38,6 +39,7 @@ def http_client(
             keepalive_timeout=limits.keepalive_expiry,
             ssl=httpx.create_ssl_context(),
             resolver=resolver if allow_private else PublicOnlyResolver(resolver),
+            socket_factory=None if allow_private else public_socket,
         )
         return aiohttp.ClientSession(connector=connector)
 

@@ -12,7 +12,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.support.http_server import Answer, LoopbackServer, Request
 from worker.delivery import post
-from worker.destinations import PRIVATE_REFUSED, check_url, is_public
+from worker.destinations import (
+    PRIVATE_REFUSED,
+    PublicOnlyResolver,
+    check_url,
+    is_public,
+    public_socket,
+)
 from worker.errors import InputError
 from worker.runtime import DELIVERY_LIMITS, http_client
 
@@ -38,8 +44,24 @@ REFUSED = [
     "::",
     "192.0.2.1",  # documentation ranges
     "2001:db8::1",
+    "::127.0.0.1",  # IPv4-compatible loopback (deprecated form)
+    "::ffff:0:a00:1",  # SIIT-translated 10.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254: a NAT64 gateway would reach it
+    "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+    "64:ff9b:1::1",  # NAT64 for local use
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "fec0::1",  # site-local (deprecated)
+    "2001::1",  # Teredo
 ]
-ALLOWED = ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+ALLOWED = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "2606:4700:4700::1111",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",  # NAT64 of a public address
+    "2002:808:808::1",  # 6to4 of a public address
+]
 
 
 @pytest.mark.parametrize("address", REFUSED)
@@ -60,6 +82,9 @@ def test_public_addresses_are_allowed(address: str) -> None:
         ("https://user:pw@example.com/hook", "credentials"),
         ("https://localhost/hook", PRIVATE_REFUSED),
         ("https://api.localhost/hook", PRIVATE_REFUSED),
+        ("https://localhost./hook", PRIVATE_REFUSED),
+        ("https://[::ffff:127.0.0.1]/hook", PRIVATE_REFUSED),
+        ("https://[fd00:ec2::254]/latest/meta-data", PRIVATE_REFUSED),
         ("https://[::1]/hook", PRIVATE_REFUSED),
         ("https://169.254.169.254/latest/meta-data", PRIVATE_REFUSED),
         ("https://10.0.0.7:8443/hook", PRIVATE_REFUSED),
@@ -142,8 +167,6 @@ def test_a_name_that_rebinds_to_loopback_is_refused_on_connect() -> None:
 
 def test_a_public_answer_passes_the_resolver() -> None:
     async def resolve() -> list[ResolveResult]:
-        from worker.destinations import PublicOnlyResolver
-
         return await PublicOnlyResolver(ResolvesEverythingTo("8.8.8.8")).resolve("x.example", 443)
 
     [answer] = asyncio.run(resolve())
@@ -164,6 +187,55 @@ def test_the_poll_client_refuses_private_addresses_too() -> None:
 
     with pytest.raises(httpx.TransportError, match=PRIVATE_REFUSED):
         asyncio.run(get())
+
+
+def test_a_mixed_answer_keeps_only_its_public_addresses() -> None:
+    class Answers(ResolvesEverythingTo):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            [public] = await ResolvesEverythingTo("8.8.4.4").resolve(host, port, family)
+            return [{**public, "host": "10.0.0.1"}, public]
+
+    answers = asyncio.run(PublicOnlyResolver(Answers("unused")).resolve("mixed.example", 443))
+    assert [a["host"] for a in answers] == ["8.8.4.4"]
+
+
+@pytest.mark.parametrize(
+    ("literal", "family", "listen_on"),
+    [
+        ("127.0.0.1", socket.AF_INET, "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", socket.AF_INET, "127.0.0.1"),
+        ("[::1]", socket.AF_INET6, "::1"),
+    ],
+    ids=["ipv4", "ipv4-mapped-ipv6", "ipv6"],
+)
+def test_an_ip_literal_is_refused_on_connect_not_only_at_registration(
+    literal: str, family: socket.AddressFamily, listen_on: str
+) -> None:
+    """aiohttp asks no resolver about IP literals; the socket factory still refuses them,
+    on the poll client too, which does not re-check a connection's stored base_url."""
+
+    async def get(port: int) -> None:
+        async with http_client(httpx.Limits(max_connections=5), allow_private=False) as client:
+            await client.get(f"http://{literal}:{port}/v1/batches/batch_1", timeout=5)
+
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        listener.bind((listen_on, 0))
+        listener.listen()
+        with pytest.raises(httpx.TransportError, match=PRIVATE_REFUSED):
+            asyncio.run(get(listener.getsockname()[1]))
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # no connection was ever opened to it
+            listener.accept()
+
+
+def test_the_socket_factory_opens_sockets_to_public_addresses_only() -> None:
+    tcp = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+    with public_socket((*tcp, ("8.8.8.8", 443))) as sock:
+        assert sock.family == socket.AF_INET and sock.type == socket.SOCK_STREAM
+    with pytest.raises(OSError, match=PRIVATE_REFUSED):
+        public_socket((*tcp, ("169.254.169.254", 80)))
 
 
 def test_a_refused_connection_is_logged_as_one_not_as_a_timeout() -> None:
