@@ -18,7 +18,18 @@ DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of 
 
 
 def token(token_hash: str) -> str:
+    """String: the tenant. Keyed by the token's digest; the token itself is never kept."""
     return f"{PREFIX}token:{token_hash}"
+
+
+def token_last_used(token_hash: str) -> str:
+    """String: Unix time of the token's last request, refreshed at most once a minute."""
+    return f"{token(token_hash)}:used"
+
+
+def token_calls(token_hash: str, window: int) -> str:
+    """Counter: the token's requests in one clock minute (``window`` = Unix time // 60)."""
+    return f"{token(token_hash)}:calls:{window}"
 
 
 def token_hash(raw_token: str) -> str:

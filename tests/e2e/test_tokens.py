@@ -9,10 +9,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import TEST_SECRET_KEY, Stack
 from tests.e2e.test_api import assert_error
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
+from worker import keys
+from worker.store import Store, redis_client
+from worker.vault import Vault
 
 PER_MINUTE = 5
 
@@ -31,6 +34,16 @@ def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield stack
         finally:
             stack.stop()
+
+
+@pytest.fixture
+def store(limited_stack: Stack) -> Iterator[Store]:
+    """The stack's own Redis, through the store (for clocks the API cannot be given)."""
+    client = redis_client(limited_stack.env["BATCHHOOK_REDIS_URL"])
+    try:
+        yield Store(client, Vault(TEST_SECRET_KEY))
+    finally:
+        client.close()
 
 
 def create(stack: Stack, tenant: str) -> tuple[str, str]:
@@ -101,5 +114,57 @@ def test_a_token_over_its_budget_gets_429_with_retry_after(limited_stack: Stack)
     assert codes == [200] * PER_MINUTE + [429], codes
     refused = answers[-1]
     assert_error(refused, 429)
+    assert refused.json()["error"]["type"] == "rate_limit_error"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert status_with(limited_stack, other) == 200, "one token's budget is not another's"
+
+
+def test_a_token_made_before_ids_still_works_and_can_be_revoked(
+    limited_stack: Stack, store: Store
+) -> None:
+    old = "bh_made-before-token-records-existed"
+    store.redis.set(keys.token(keys.token_hash(old)), "old-tenant")
+    assert status_with(limited_stack, old) == 200
+
+    revoked = limited_stack.cli("tokens", "revoke", old)
+    assert revoked.returncode == 0, revoked.stderr
+    assert old not in revoked.stdout
+    assert status_with(limited_stack, old) == 401
+
+
+# The store itself, on the stack's Redis, with a clock of the test's choosing.
+MINUTE_START = 60.0 * 20_000_000  # the first second of a clock minute
+
+
+def test_the_budget_renews_at_the_next_clock_minute(store: Store) -> None:
+    token = store.create_token("clocked")
+    at = MINUTE_START + 45.5
+    for _ in range(3):
+        assert store.authenticate(token, per_minute=3, now=at).retry_after_s == 0
+
+    assert store.authenticate(token, per_minute=3, now=at).retry_after_s == 15
+    assert store.authenticate(token, per_minute=3, now=MINUTE_START + 59.9).retry_after_s == 1
+    renewed = store.authenticate(token, per_minute=3, now=MINUTE_START + 60)
+    assert (renewed.tenant, renewed.retry_after_s) == ("clocked", 0)
+
+
+def test_last_use_is_written_at_most_once_a_minute(store: Store) -> None:
+    token_id, token = store.create_token_with_id("last-used")
+
+    def last_used() -> float | None:
+        [info] = [t for t in store.list_tokens("last-used") if t.id == token_id]
+        return info.last_used_at
+
+    assert last_used() is None
+    store.authenticate(token, per_minute=0, now=MINUTE_START + 10)
+    store.authenticate(token, per_minute=0, now=MINUTE_START + 69)
+    assert last_used() == MINUTE_START + 10
+    store.authenticate(token, per_minute=0, now=MINUTE_START + 70)
+    assert last_used() == MINUTE_START + 70
+
+
+def test_an_unknown_token_is_refused_and_writes_nothing(store: Store) -> None:
+    before = sorted(store.redis.keys("*"))
+    found = store.authenticate("bh_never-issued", per_minute=1, now=MINUTE_START)
+    assert (found.tenant, found.retry_after_s) == (None, 0)
+    assert sorted(store.redis.keys("*")) == before

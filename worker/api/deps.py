@@ -29,6 +29,8 @@ def get_tenant(
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+    # Looked up by its SHA-256 digest as a Redis key: the token is never compared with a
+    # stored one, so there is no comparison to time. One round trip also counts the request.
     found = store.authenticate(token.strip(), per_minute=settings.api_rate_limit_per_min)
     if found.tenant is None:
         raise HTTPException(401, "invalid token")

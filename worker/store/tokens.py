@@ -1,7 +1,11 @@
 """API tokens: kept only as SHA-256 digests, listed by id, revocable, rate limited.
 
-A request's token is looked up by its digest as a Redis key, so no token is compared
-with another (nothing to time) and none is stored in clear.
+A request's token is looked up by its digest as a Redis key: the raw token is never
+compared with anything, only its SHA-256 used as a key, so there is no byte-by-byte
+comparison whose timing could leak a stored token (that is what stands in for a
+constant-time compare), and no token is stored in clear. Tokens made before ids existed
+(a digest key and no record) keep working; they are not listed but can be revoked by
+the token itself.
 """
 
 from __future__ import annotations
@@ -58,12 +62,12 @@ class TokensMixin(StoreBase):
     def tenant_for_token(self, raw: str) -> str | None:
         return self.authenticate(raw, per_minute=0).tenant
 
-    def authenticate(self, raw: str, *, per_minute: int) -> Authenticated:
-        """The token's tenant and whether it is within its requests per minute; one call."""
+    def authenticate(self, raw: str, *, per_minute: int, now: float | None = None) -> Authenticated:
+        """The token's tenant and whether it is within its requests per minute: one round
+        trip. An unknown token counts nothing and writes nothing."""
         digest = keys.token_hash(raw)
-        tenant, retry_after = self._authenticate(
-            args=[self.prefix, digest, time.time(), per_minute]
-        )
+        at = time.time() if now is None else now
+        tenant, retry_after = self._authenticate(args=[self.prefix, digest, at, per_minute])
         return Authenticated(str(tenant) if tenant else None, int(retry_after))
 
     def list_tokens(self, tenant: str | None = None) -> list[TokenInfo]:
@@ -73,7 +77,7 @@ class TokensMixin(StoreBase):
             pipe.hgetall(keys.token_record(token_id))
         records = [r for r in pipe.execute() if r]
         used = (
-            self.redis.mget([keys.token(r["hash"]) + ":used" for r in records]) if records else []
+            self.redis.mget([keys.token_last_used(r["hash"]) for r in records]) if records else []
         )
         return [
             TokenInfo(
@@ -99,7 +103,7 @@ class TokensMixin(StoreBase):
             digest = keys.token_hash(id_or_token)
             token_id = self._token_id_of(digest) or f"digest {digest[:12]}"
         pipe = self.redis.pipeline()
-        pipe.delete(keys.token(digest), keys.token(digest) + ":used")
+        pipe.delete(keys.token(digest), keys.token_last_used(digest))
         if token_id.startswith("tok_"):
             pipe.delete(keys.token_record(token_id))
             pipe.zrem(keys.TOKENS, token_id)
@@ -107,7 +111,10 @@ class TokensMixin(StoreBase):
         return token_id if deleted else None
 
     def _token_id_of(self, digest: str) -> str | None:
-        for token_id in self.redis.zrange(keys.TOKENS, 0, -1):
-            if self.redis.hget(keys.token_record(str(token_id)), "hash") == digest:
-                return str(token_id)
-        return None
+        """The id whose record holds ``digest`` (one pipelined read; revoking is rare)."""
+        ids = [str(i) for i in self.redis.zrange(keys.TOKENS, 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for token_id in ids:
+            pipe.hget(keys.token_record(token_id), "hash")
+        found = [i for i, h in zip(ids, pipe.execute(), strict=True) if h == digest]
+        return found[0] if found else None
