@@ -6,12 +6,10 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
 from worker import logging as bh_logging
+from worker.keys import DELIVER_QUEUE, POLL_QUEUE, QUEUES, TICK_QUEUE
 from worker.settings import get_settings
 
-POLL_QUEUE = "batchhook.poll"
-DELIVER_QUEUE = "batchhook.deliver"
-TICK_QUEUE = "batchhook.tick"
-QUEUES = (TICK_QUEUE, DELIVER_QUEUE, POLL_QUEUE)
+__all__ = ["QUEUES", "app"]
 
 
 def make_app() -> Celery:

@@ -16,6 +16,17 @@ OUTBOX = f"{PREFIX}outbox"  # zset: delivery id -> Unix time of its next attempt
 STATS = f"{PREFIX}stats"  # hash of monotonically increasing counters
 DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of its next list
 
+# The broker's queues: kombu keeps each as a Redis list under the queue's name.
+POLL_QUEUE = "batchhook.poll"
+DELIVER_QUEUE = "batchhook.deliver"
+TICK_QUEUE = "batchhook.tick"
+QUEUES = (TICK_QUEUE, DELIVER_QUEUE, POLL_QUEUE)
+
+
+def histogram(name: str) -> str:
+    """Hash: per-bucket counts (field = bucket index), ``sum`` and ``count``."""
+    return f"{PREFIX}hist:{name}"
+
 
 def token(token_hash: str) -> str:
     """String: the tenant. Keyed by the token's digest; the token itself is never kept."""

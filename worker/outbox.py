@@ -16,7 +16,7 @@ from collections import defaultdict
 import httpx
 import structlog
 
-from worker import delivery, health
+from worker import delivery, health, metrics
 from worker.settings import Settings
 from worker.store import DeliveryJob, Store
 
@@ -25,7 +25,7 @@ log = structlog.get_logger()
 
 async def _deliver_one(
     store: Store, client: httpx.AsyncClient, job: DeliveryJob, settings: Settings
-) -> str:
+) -> delivery.AttemptOutcome:
     structlog.contextvars.bind_contextvars(
         batch_id=job.batch_id,
         event_id=job.event_id,
@@ -59,7 +59,7 @@ async def _deliver_one(
             recorded.failing_since, now=now, disable_after_s=settings.endpoint_disable_after_s
         ):
             disable(store, job, health.disabled_reason(recorded.failing_since, now), now=now)
-    return outcome.outcome
+    return outcome
 
 
 def circuit_policy(settings: Settings) -> health.CircuitPolicy:
@@ -116,4 +116,9 @@ async def deliver_many(
     jobs = [j for j in store.load_delivery_jobs(delivery_ids) if j.state == "pending"]
     jobs = admitted(store, jobs, settings)
     # Each attempt runs in its own task, so its bound log context stays its own.
-    return list(await asyncio.gather(*(_deliver_one(store, client, j, settings) for j in jobs)))
+    outcomes = await asyncio.gather(*(_deliver_one(store, client, j, settings) for j in jobs))
+    store.observe(
+        metrics.ATTEMPT_LATENCY,
+        (o.record["latency_ms"] / 1000 for o in outcomes if o.attempted),
+    )
+    return [o.outcome for o in outcomes]

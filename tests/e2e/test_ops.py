@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 import standardwebhooks
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.flows import connect, new_batch_id, subscribe, watch
 from tests.e2e.stack import Stack, stack_env
@@ -39,9 +40,21 @@ def test_dev_demo_runs_everything_without_a_redis_and_shows_a_verified_webhook()
     assert "output_file_id=file-" in result.stdout
 
 
+def scrape(api_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every batchhook sample of ``/metrics``, keyed by name and labels."""
+    text = httpx.get(f"{api_url}/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("batchhook_")
+    }
+
+
 def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
     assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{stack.api_url}/readyz").status_code == 200
+    before = scrape(stack.api_url)
     with ProviderStub("openai", api_key="sk-metrics") as stub:
         conn = connect(api, stub)
         subscribe(api, receiver)
@@ -50,17 +63,23 @@ def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver:
         watch(api, batch_id, conn["id"])
         receiver.wait_for(1)
 
-    def metrics() -> dict[str, float]:
-        text = httpx.get(f"{stack.api_url}/metrics").text
-        return {
-            name: float(value)
-            for name, _, value in (line.partition(" ") for line in text.splitlines())
-            if name.startswith("batchhook_")
-        }
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return scrape(stack.api_url).get(key, 0.0) - before.get(key, 0.0)
 
-    counted = wait_until(lambda: (m := metrics()).get("batchhook_attempts_succeeded_total") and m)
-    assert counted["batchhook_polls_total"] >= 1
-    assert counted["batchhook_events_created_total"] >= 1
+    succeeded = ("batchhook_delivery_attempts_total", {"outcome": "succeeded"})
+    wait_until(lambda: grew(succeeded[0], **succeeded[1]) >= 1)
+    assert grew("batchhook_polls_total", outcome="changed") >= 1
+    assert grew("batchhook_transitions_total", status="completed") >= 1
+    assert grew("batchhook_events_created_total") >= 1
+    assert grew("batchhook_schedule_lag_seconds_count") >= 1
+    assert grew("batchhook_delivery_attempt_seconds_count") >= 1
+    assert grew("batchhook_http_requests_total", method="POST", route="/v1/batches", status="201")
+    after = scrape(stack.api_url)
+    assert after[("batchhook_redis_up", frozenset())] == 1
+    queues = {dict(labels)["queue"] for name, labels in after if name == "batchhook_queue_depth"}
+    assert queues == {"batchhook.poll", "batchhook.deliver", "batchhook.tick"}
+    assert ("batchhook_outbox_depth", frozenset()) in after
 
 
 def test_status_lists_watched_batches(stack: Stack, api: httpx.Client) -> None:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from worker.api import batches, connections, endpoints, errors, events, inbound
 from worker.api.limits import LimitRequests, RequestLimits
+from worker.api.metrics import RequestMetrics, StoreCollector
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
-
-GAUGES = {"watched_batches", "pending_deliveries"}
-
-
-class StoreCollector:
-    """Counters kept in Redis, so every worker's work shows in one scrape."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> Iterable[Metric]:
-        for name, value in sorted(self.store.stats().items()):
-            if name in GAUGES:
-                yield GaugeMetricFamily(f"batchhook_{name}", name.replace("_", " "), value=value)
-            else:
-                yield CounterMetricFamily(f"batchhook_{name}", name.replace("_", " "), value=value)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -40,6 +23,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     registry = CollectorRegistry()
     registry.register(StoreCollector(app.state.store))
     errors.install(app)
+    app.middleware("http")(RequestMetrics(registry))
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     for module in (connections, endpoints, batches, events, inbound):
         app.include_router(module.router)

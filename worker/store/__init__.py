@@ -13,14 +13,24 @@ from worker.settings import Settings
 from worker.store.accounts import AccountsMixin, new_id
 from worker.store.events import DeliveryJob, EventsMixin
 from worker.store.limits import Allowance, LimitsMixin
+from worker.store.metrics import Backlog, Histogram, MetricsMixin
 from worker.store.tokens import TokenInfo, TokensMixin
 from worker.store.watches import WatchesMixin
 from worker.vault import Vault
 
-__all__ = ["Allowance", "DeliveryJob", "Store", "TokenInfo", "new_id", "open_store"]
+__all__ = [
+    "Allowance",
+    "Backlog",
+    "DeliveryJob",
+    "Histogram",
+    "Store",
+    "TokenInfo",
+    "new_id",
+    "open_store",
+]
 
 
-class Store(AccountsMixin, TokensMixin, WatchesMixin, EventsMixin, LimitsMixin):
+class Store(AccountsMixin, TokensMixin, WatchesMixin, EventsMixin, LimitsMixin, MetricsMixin):
     """Every Redis operation batchhook performs."""
 
 

@@ -1,0 +1,75 @@
+"""Counters, histograms and gauges kept in Redis, so one scrape shows every worker's work."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from worker import keys, metrics
+from worker.store.base import StoreBase
+
+
+@dataclass(frozen=True)
+class Histogram:
+    buckets: dict[int, int]  # per-bucket counts, index into metrics.BUCKETS[name]
+    total: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How much work waits: what a scrape reads at the moment it is made."""
+
+    watched_batches: int
+    outbox_depth: int  # deliveries pending (due or waiting for their next attempt)
+    outbox_due: int  # of which due now
+    overdue_s: float  # how long the most overdue poll has been waiting (0: none)
+    queues: dict[str, int]  # broker queue -> messages waiting
+
+
+class MetricsMixin(StoreBase):
+    def count(self, counters: dict[str, int]) -> None:
+        """Add to the shared counters (``keys.STATS``) in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name, value in counters.items():
+            if value:
+                pipe.hincrby(keys.STATS, name, value)
+        pipe.execute()
+
+    def observe(self, name: str, values: Iterable[float]) -> None:
+        folded = metrics.fold(name, values)
+        if not folded.count:
+            return
+        key = keys.histogram(name)
+        pipe = self.redis.pipeline(transaction=False)
+        for index, count in folded.buckets.items():
+            pipe.hincrby(key, str(index), count)
+        pipe.hincrbyfloat(key, "sum", folded.total)
+        pipe.hincrby(key, "count", folded.count)
+        pipe.execute()
+
+    def histogram(self, name: str) -> Histogram:
+        raw = self.redis.hgetall(keys.histogram(name))
+        buckets = {int(k): int(v) for k, v in raw.items() if k.isdigit()}
+        return Histogram(buckets, float(raw.get("sum") or 0.0), int(raw.get("count") or 0))
+
+    def backlog(self, queues: Iterable[str]) -> Backlog:
+        now = time.time()
+        names = list(queues)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(keys.DUE)
+        pipe.zcard(keys.OUTBOX)
+        pipe.zcount(keys.OUTBOX, "-inf", now)
+        pipe.zrange(keys.DUE, 0, 0, withscores=True)
+        for name in names:
+            pipe.llen(name)
+        watched, depth, due, oldest, *lengths = pipe.execute()
+        overdue = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
+        return Backlog(
+            watched_batches=int(watched),
+            outbox_depth=int(depth),
+            outbox_due=int(due),
+            overdue_s=overdue,
+            queues={name: int(n) for name, n in zip(names, lengths, strict=True)},
+        )
