@@ -1,0 +1,138 @@
+"""A fast stand-in for OpenAI's batch API, in its own process (aiohttp), for benchmarks.
+
+``GET /v1/batches/{id}`` answers an OpenAI batch object. A batch's status is, in order of
+precedence: the last status set for it (``POST /_control/set``), the status its timeline
+gives at this instant (``POST /_control/timelines``), else ``--default-status``. The
+first time each tracked batch was served each status is recorded (``GET /_control/served``),
+which is when a poller *detected* the change; ``GET /_control/stats`` counts requests.
+
+    python bench/standin_provider.py --port 8100 [--default-status in_progress] [--delay-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+API_KEY_HEADER = "authorization"
+
+
+class Provider:
+    def __init__(self, default_status: str, delay_s: float) -> None:
+        self.default_status = default_status
+        self.delay_s = delay_s
+        self.fixed: dict[str, str] = {}
+        self.timelines: dict[str, tuple[list[float], list[str]]] = {}
+        self.served: dict[str, dict[str, float]] = {}
+        self.requests = 0
+        self.requests_by_batch: Counter[str] = Counter()
+        self.unauthorised = 0
+
+    def status_of(self, batch_id: str, now: float) -> str:
+        if batch_id in self.fixed:
+            return self.fixed[batch_id]
+        timeline = self.timelines.get(batch_id)
+        if timeline is None:
+            return self.default_status
+        times, statuses = timeline
+        index = bisect.bisect_right(times, now) - 1
+        return statuses[max(index, 0)]
+
+    async def retrieve(self, request: web.Request) -> web.Response:
+        if not request.headers.get(API_KEY_HEADER, "").startswith("Bearer "):
+            self.unauthorised += 1
+            return web.json_response({"error": {"message": "no key"}}, status=401)
+        batch_id = request.match_info["batch_id"]
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        now = time.time()
+        status = self.status_of(batch_id, now)
+        self.requests += 1
+        tracked = self.served.get(batch_id)
+        if tracked is not None:
+            self.requests_by_batch[batch_id] += 1
+            tracked.setdefault(status, now)
+        return web.json_response(batch_object(batch_id, status, now))
+
+    async def set_status(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for batch_id in body["ids"]:
+            self.fixed[batch_id] = body["status"]
+            self.served.setdefault(batch_id, {})
+        return web.json_response({"set": len(body["ids"])})
+
+    async def set_timelines(self, request: web.Request) -> web.Response:
+        """``{"timelines": {batch_id: [[unix_time, status], ...]}}`` (times ascending)."""
+        body = await request.json()
+        for batch_id, steps in body["timelines"].items():
+            self.timelines[batch_id] = ([float(t) for t, _ in steps], [s for _, s in steps])
+            self.served.setdefault(batch_id, {})
+        return web.json_response({"set": len(body["timelines"])})
+
+    async def served_times(self, _: web.Request) -> web.Response:
+        return web.json_response(self.served)
+
+    async def stats(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "requests": self.requests,
+                "unauthorised": self.unauthorised,
+                "requests_by_batch": dict(self.requests_by_batch),
+            }
+        )
+
+
+def batch_object(batch_id: str, status: str, now: float) -> dict[str, Any]:
+    done = status == "completed"
+    created = int(now) - 3600
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "errors": None,
+        "input_file_id": f"file-in-{batch_id}",
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": f"file-out-{batch_id}" if done else None,
+        "error_file_id": None,
+        "created_at": created,
+        "in_progress_at": created + 60,
+        "expires_at": created + 86400,
+        "completed_at": int(now) if done else None,
+        "request_counts": {"total": 100, "completed": 100 if done else 40, "failed": 0},
+        "metadata": {},
+    }
+
+
+def make_app(provider: Provider) -> web.Application:
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/v1/batches/{batch_id}", provider.retrieve),
+            web.post("/_control/set", provider.set_status),
+            web.post("/_control/timelines", provider.set_timelines),
+            web.get("/_control/served", provider.served_times),
+            web.get("/_control/stats", provider.stats),
+        ]
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--default-status", default="in_progress")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
+    args = parser.parse_args()
+    provider = Provider(args.default_status, args.delay_ms / 1000)
+    web.run_app(make_app(provider), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
