@@ -24,6 +24,9 @@ def make_app() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        # No remote control: its pub/sub channel, losing Redis mid-read, brings the whole
+        # worker down (kombu: AttributeError in _connparams, "Unrecoverable error").
+        worker_enable_remote_control=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         task_default_queue=POLL_QUEUE,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import redis
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.errors import BatchhookError, InputError
+
+log = structlog.get_logger()
 
 HTTP_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -61,3 +65,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BatchhookError)
     async def _other(_: Request, exc: BatchhookError) -> JSONResponse:
         return error_response(500, "api_error", "internal error")
+
+    @app.exception_handler(redis.RedisError)
+    async def _redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
+        """Redis unreachable: the call may not have been carried out; retrying is safe."""
+        log.warning("redis_unavailable", error=type(exc).__name__)
+        return error_response(
+            503, "service_unavailable", "storage unavailable, retry shortly", {"retry-after": "5"}
+        )
