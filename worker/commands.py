@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import redis
+from pydantic import ValidationError
 
 from worker import logging as bh_logging
 from worker import signing
@@ -40,12 +41,25 @@ def _store() -> Store:
     return store
 
 
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per bad setting, named as its variable, without the values (secrets)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"]).upper()
+        name = field if field.startswith("BATCHHOOK_") or not field else f"BATCHHOOK_{field}"
+        problems.append(message if not name or name in message else f"{name}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
 def guarded(func: Any) -> Any:
     """Turn expected failures into a one-line message and exit code 2."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             code: int = func(args)
+        except ValidationError as exc:
+            return _fail(describe_settings_error(exc))
         except (BatchhookError, ValueError) as exc:
             return _fail(str(exc))
         return code

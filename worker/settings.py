@@ -9,7 +9,7 @@ import functools
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,7 +51,13 @@ class Settings(BaseSettings):
     discovery_interval_s: float = 15.0  # how often a watch_all connection lists its batches
     provider_calls_per_second: int = 0  # per connection, shared by all workers; 0: no limit
     rate_limit_pause_s: float = 10.0  # a 429 without Retry-After pauses its connection this long
-    event_retention_s: int = 30 * 86400
+    # How long finished batches, events, deliveries and attempts are kept (and recover
+    # can reach back); BATCHHOOK_EVENT_RETENTION_S is the older name.
+    retention_s: int = Field(
+        default=30 * 86400,
+        ge=1,
+        validation_alias=AliasChoices("BATCHHOOK_RETENTION_S", "BATCHHOOK_EVENT_RETENTION_S"),
+    )
     old_secret_grace_s: int = 86400
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused with 413
     api_rate_limit_per_min: int = 600  # requests per minute per API token; 0: no limit
@@ -74,6 +80,16 @@ class Settings(BaseSettings):
         if any(d < 0 for d in delays):
             raise ValueError("BATCHHOOK_RETRY_SCHEDULE delays must not be negative")
         return ",".join(parts)
+
+    @model_validator(mode="after")
+    def _retention_outlasts_retries(self) -> Settings:
+        span = sum(self.retry_delays_s)
+        if self.retention_s <= span:
+            raise ValueError(
+                f"BATCHHOOK_RETENTION_S ({self.retention_s}) must be longer than the retry "
+                f"schedule ({span:g} s in all): deliveries would expire while still retrying"
+            )
+        return self
 
     @field_validator("log_format")
     @classmethod

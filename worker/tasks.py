@@ -1,7 +1,8 @@
 """Thin Celery tasks: bind log context, call plain functions.
 
 ``tick`` (sent by beat every second) claims due polls, due deliveries and due account
-discoveries atomically and fans them out in chunks; ``poll_batches`` polls a chunk and
+discoveries atomically and fans them out in chunks, and forgets watches whose retention
+ran out; ``poll_batches`` polls a chunk and
 makes each new event's first attempt at once; ``discover_batches`` lists a watch_all
 connection's batches (see ``discovery``); ``deliver`` makes one attempt per claimed
 delivery; ``recover_endpoint`` resends an endpoint's failed deliveries of a window.
@@ -58,6 +59,7 @@ def tick() -> dict[str, int]:
     )
     for connection_id in due_discoveries:
         discover_batches.delay(connection_id)
+    rt.store.sweep_finished(now)
     return {
         "polls": len(due_watches),
         "deliveries": len(due_deliveries),

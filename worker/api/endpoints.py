@@ -161,8 +161,8 @@ def recover(
     until = body.until if body.until is not None else now
     if body.since >= until:
         raise InputError("since must be in the past")
-    if body.since < now - settings.event_retention_s:
-        raise InputError(f"since must be within the retention ({settings.event_retention_s} s)")
+    if body.since < now - settings.retention_s:
+        raise InputError(f"since must be within the retention ({settings.retention_s} s)")
     if ep.disabled:
         raise Conflict(f"endpoint {endpoint_id} is disabled; re-enable it first")
     job = store.create_recovery(tenant, ep.id, since=body.since, until=until)

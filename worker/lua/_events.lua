@@ -6,7 +6,9 @@ local function create_event(prefix, e)
     'batch_id', e.batch_id, 'type', e.type, 'created_at', e.created_at, 'body', e.body,
     'endpoint_ids', e.endpoint_ids)
   redis.call('EXPIRE', ek, e.retention_s)
-  redis.call('ZADD', prefix .. 'tenant:' .. e.tenant .. ':events', e.created_at, e.id)
+  local tenant_events = prefix .. 'tenant:' .. e.tenant .. ':events'
+  redis.call('ZADD', tenant_events, e.created_at, e.id)
+  redis.call('ZREMRANGEBYSCORE', tenant_events, '-inf', tonumber(e.created_at) - tonumber(e.retention_s))
   if e.watch_id ~= '' then
     redis.call('RPUSH', prefix .. 'watch:' .. e.watch_id .. ':events', e.id)
   end
@@ -31,4 +33,16 @@ local function event_from_argv(first)
     body = ARGV[first + 6], endpoint_ids = ARGV[first + 7], retention_s = ARGV[first + 8],
     lease_until = ARGV[first + 9],
   }
+end
+
+-- A watch that stopped (terminal status or watch_failed) is kept for retention_s, then
+-- its hash, history and event list expire; ``finished`` lets the sweeper drop it from
+-- the tenant's index at the same time.
+local function finish_watch(prefix, wid, now, retention_s)
+  local wk = prefix .. 'watch:' .. wid
+  for _, key in ipairs({wk, wk .. ':history', wk .. ':events'}) do
+    redis.call('EXPIRE', key, retention_s)
+  end
+  local tenant = redis.call('HGET', wk, 'tenant')
+  redis.call('ZADD', prefix .. 'finished', tonumber(now) + tonumber(retention_s), wid .. ' ' .. tenant)
 end

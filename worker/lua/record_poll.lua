@@ -2,8 +2,9 @@
 -- last-seen one, append to the history and create the event with its deliveries, all in
 -- this one step; the caller's expected previous status guards against a stale read.
 -- ARGV: prefix, wid, expected_prev, status, now, next_poll_at ('' = stop polling),
---       snapshot, summary (the normalised fields), then the event fields (see
---       event_from_argv) from ARGV[9], absent when the new status maps to no event
+--       snapshot, summary (the normalised fields), retention_s (of a stopped watch),
+--       then the event fields (see event_from_argv) from ARGV[10], absent when the new
+--       status maps to no event
 local prefix, wid, expected, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wk = prefix .. 'watch:' .. wid
 if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
@@ -20,7 +21,10 @@ local function reschedule()
     redis.call('ZADD', prefix .. 'due', ARGV[6], wid)
   end
 end
-if current == status then reschedule(); return {'unchanged'} end
+local function finish_if_stopped()  -- after any event's keys exist, so they expire too
+  if ARGV[6] == '' then finish_watch(prefix, wid, now, ARGV[9]) end
+end
+if current == status then reschedule(); finish_if_stopped(); return {'unchanged'} end
 if current ~= expected then
   redis.call('HSET', wk, 'next_poll_at', now)
   redis.call('ZADD', prefix .. 'due', now, wid)
@@ -28,9 +32,10 @@ if current ~= expected then
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
 redis.call('RPUSH', prefix .. 'watch:' .. wid .. ':history',
-  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[9]}))
+  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[10]}))
 reschedule()
-if ARGV[9] == nil then return {'changed'} end
-local created = create_event(prefix, event_from_argv(9))
+local created = {}
+if ARGV[10] ~= nil then created = create_event(prefix, event_from_argv(10)) end
+finish_if_stopped()
 table.insert(created, 1, 'changed')
 return created

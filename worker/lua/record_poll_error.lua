@@ -3,7 +3,7 @@
 -- batch.watch_failed event.
 -- ARGV: prefix, wid, now, next_poll_at ('' = stop, permanent), error text,
 --       not_found_since (first 404 still within its grace, or ''),
---       then the event fields from ARGV[7] when permanent
+--       retention_s (of a stopped watch), then the event fields from ARGV[8] when permanent
 local prefix, wid, now, next_at, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wk = prefix .. 'watch:' .. wid
 if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
@@ -17,6 +17,7 @@ if next_at ~= '' then
 end
 redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '', 'watch_failed_at', now)
 redis.call('ZREM', prefix .. 'due', wid)
-local created = create_event(prefix, event_from_argv(7))
+local created = create_event(prefix, event_from_argv(8))
+finish_watch(prefix, wid, now, ARGV[7])
 table.insert(created, 1, 'failed')
 return created

@@ -7,6 +7,8 @@ local watching = redis.call('HGET', wk, 'watching')
 if watching == '1' then return 0 end
 if watching == '0' and redis.call('HGET', wk, 'watch_failed_at') == false then return 0 end
 redis.call('DEL', wk)
+redis.call('PERSIST', wk .. ':history')  -- a watch that failed before: kept again
+redis.call('PERSIST', wk .. ':events')
 for i = 6, #ARGV, 2 do redis.call('HSET', wk, ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', wk, 'watching', 1, 'created_at', now, 'next_poll_at', first_poll, 'polls', 0,
   'errors', 0)

@@ -44,6 +44,6 @@ def open_store(settings: Settings) -> Store:
     return Store(
         redis_client(settings.redis_url),
         Vault(settings.secret_key),
-        retention_s=settings.event_retention_s,
+        retention_s=settings.retention_s,
         delivery_lease_s=settings.delivery_lease_s,
     )

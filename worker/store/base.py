@@ -77,6 +77,7 @@ class StoreBase:
         self._take_call_budget = client.register_script(_lua("take_call_budget"))
         self._pause_connection = client.register_script(_lua("pause_connection"))
         self._defer_poll = client.register_script(_lua("defer_poll"))
+        self._sweep_finished = client.register_script(_lua("sweep_finished"))
 
     def ping(self) -> bool:
         try:

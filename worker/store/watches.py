@@ -94,9 +94,15 @@ class WatchesMixin(StoreBase):
         if remember:
             pipe.sadd(keys.tenant_unwatched(tenant), batch_id)
         pipe.zrem(keys.DUE, watch.id)
+        pipe.zrem(keys.FINISHED, f"{watch.id} {tenant}")
         pipe.zrem(keys.tenant_watches(tenant), watch.id)
         pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
         pipe.execute()
+
+    def sweep_finished(self, now: float, limit: int = 1000) -> int:
+        """Drop watches whose retention ran out from their tenant's index (their keys
+        expired by themselves), and the tenant's events older than the retention."""
+        return int(self._sweep_finished(args=[self.prefix, now, limit, self.retention_s]))
 
     def claim_now(self, wids: list[str], *, lease_until: float) -> list[str]:
         """Claim watched batches for a poll right away (inbound provider webhooks)."""
@@ -140,7 +146,8 @@ class WatchesMixin(StoreBase):
             self._record_poll(
                 args=[
                     self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
-                    rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}), *event,
+                    rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}),
+                    self.retention_s, *event,
                 ],
                 client=pipe,
             )  # fmt: skip
@@ -154,6 +161,7 @@ class WatchesMixin(StoreBase):
                     next_at,
                     rec.error,
                     not_found_since,
+                    self.retention_s,
                     *event,
                 ],
                 client=pipe,

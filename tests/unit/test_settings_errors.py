@@ -1,0 +1,49 @@
+"""Bad configuration stops every command with one clear line, naming the variable and
+never echoing a value (a Redis URL or key may hold a secret)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from worker.settings import Settings
+
+REDIS_PASSWORD = "hunter2-redis-password"
+
+
+def run_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BATCHHOOK_")}
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *argv],
+        env={**clean, "BATCHHOOK_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", ["status", "worker", "web"])
+def test_a_retention_shorter_than_the_retries_is_refused(command: str) -> None:
+    result = run_cli(command, BATCHHOOK_RETENTION_S="60", BATCHHOOK_RETRY_SCHEDULE="30,60")
+    assert result.returncode == 2
+    assert result.stderr.startswith("batchhook: invalid configuration: BATCHHOOK_RETENTION_S")
+    assert "retry schedule" in result.stderr
+    assert REDIS_PASSWORD not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_value_names_its_variable_without_the_value() -> None:
+    result = run_cli("status", BATCHHOOK_TICK_INTERVAL_S="soon")
+    assert result.returncode == 2
+    assert "BATCHHOOK_TICK_INTERVAL_S: Input should be a valid number" in result.stderr
+    assert "soon" not in result.stderr and REDIS_PASSWORD not in result.stderr
+
+
+def test_the_older_retention_name_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BATCHHOOK_RETENTION_S", raising=False)
+    monkeypatch.setenv("BATCHHOOK_EVENT_RETENTION_S", "86400")
+    monkeypatch.setenv("BATCHHOOK_RETRY_SCHEDULE", "5,300")
+    assert Settings().retention_s == 86400
