@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,14 @@ class Answer:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # answer this much later (a slow or hanging server)
+    fault: str = ""  # "reset": drop the connection unanswered; "truncate": half the body
+
+
+def _reset(connection: socket.socket) -> None:
+    """Close with an RST, as a crashed or overloaded server does."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
 
 
 Handler = Callable[[Request], Answer]
@@ -40,6 +50,12 @@ class LoopbackServer:
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._count_lock = threading.Lock()
+        self.in_flight = 0  # requests received and not yet answered
+
+    def _track(self, change: int) -> None:
+        with self._count_lock:
+            self.in_flight += change
 
     def __enter__(self) -> LoopbackServer:
         self._thread.start()
@@ -56,6 +72,7 @@ class LoopbackServer:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         handle = self._handle
+        track = self._track
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -68,16 +85,33 @@ class LoopbackServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
                 )
-                answer = handle(request)
+                track(1)
                 try:
-                    self.send_response(answer.status)
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
+                    answer = handle(request)
+                    if answer.delay_s:
+                        time.sleep(answer.delay_s)
+                    self._send(answer)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
+                finally:
+                    track(-1)
+
+            def _send(self, answer: Answer) -> None:
+                if answer.fault == "reset":
+                    _reset(self.connection)
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.body)))
+                self.end_headers()
+                if answer.fault == "truncate":
+                    self.wfile.write(answer.body[: len(answer.body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(answer.body)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -91,6 +125,10 @@ class LoopbackService:
     """Base of the test doubles that answer HTTP: ``with`` starts and stops their server."""
 
     _server: LoopbackServer
+
+    @property
+    def in_flight(self) -> int:
+        return self._server.in_flight
 
     def __enter__(self) -> Self:
         self._server.__enter__()

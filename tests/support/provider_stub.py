@@ -28,11 +28,12 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.faults import Chaos
 from tests.support.http_server import Answer, LoopbackServer, LoopbackService, Request
 
 PARAMS_HEADERS = {"keywordsai": "x-data-keywordsai-params", "respan": "x-data-respan-params"}
@@ -93,12 +94,11 @@ class _Failure:
     times: int
 
 
+JSON_TYPE = {"content-type": "application/json"}
+
+
 def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
-    return Answer(
-        status,
-        json.dumps(body).encode(),
-        {"content-type": "application/json", **(headers or {})},
-    )
+    return Answer(status, json.dumps(body).encode(), {**JSON_TYPE, **(headers or {})})
 
 
 class ProviderStub(LoopbackService):
@@ -133,6 +133,8 @@ class ProviderStub(LoopbackService):
         self._requests: dict[str, list[Request]] = defaultdict(list)
         self._server = LoopbackServer(self._handle)
         self.base_url = self._server.url + self.spec.root
+        self.chaos: Chaos | None = None  # random faults on retrieve calls, see _faulty
+        self.hang_s = 3.0  # how long a "timeout" fault keeps the caller waiting
 
     # --- what a test sets up -------------------------------------------------------------
 
@@ -193,10 +195,33 @@ class ProviderStub(LoopbackService):
         failure = self._take_failure(batch_id)
         if failure is not None:
             return json_answer(failure.status, failure.body, failure.headers)
+        fault = self.chaos.draw() if self.chaos else None
+        if fault is not None and fault != "slow":
+            return self._faulty(fault, batch_id)
         batch = self._advance(batch_id)
+        if batch is not None and fault == "slow":
+            assert self.chaos is not None
+            return replace(json_answer(200, batch), delay_s=self.chaos.slow_delay_s())
         if batch is None:
             return json_answer(404, self.error_body(404, f"No such batch: {batch_id}"))
         return json_answer(200, batch)
+
+    def _faulty(self, fault: str, batch_id: str) -> Answer:
+        """A failed retrieve: 429 with Retry-After, 500, a hang past the caller's timeout,
+        malformed JSON or a truncated body. The batch does not move on."""
+        with self._lock:
+            batch = self._batches.get(batch_id, {})
+        if fault == "429":
+            return json_answer(429, self.error_body(429), {"retry-after": "1"})
+        if fault == "500":
+            return json_answer(500, self.error_body(500))
+        if fault == "timeout":
+            return replace(json_answer(200, batch), delay_s=self.hang_s)
+        if fault == "malformed":
+            return Answer(200, b'{"id": "' + batch_id.encode() + b'", "status": ', JSON_TYPE)
+        if fault == "truncated":
+            return replace(json_answer(200, batch), fault="truncate")
+        raise ValueError(f"unknown provider fault {fault!r}")
 
     def _batch_id_of(self, request: Request, path: str) -> str | None:
         prefix = self.spec.root + self.spec.collection + "/"

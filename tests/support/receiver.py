@@ -6,6 +6,7 @@ SDK's ``client.webhooks.unwrap``, the two ways users verify batchhook's webhooks
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import openai
 import standardwebhooks
 
+from tests.support.faults import Chaos
 from tests.support.http_server import Answer, LoopbackServer, LoopbackService, Request
 from tests.support.waiting import wait_until
 
@@ -32,6 +34,12 @@ class Received:
     verified: bool
     verify_error: str | None
     unwrapped_type: str | None
+    delivered: bool = False  # answered 2xx before the sender's timeout
+
+
+@functools.cache
+def _openai_client(secret: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key="unused", webhook_secret=secret)
 
 
 class Receiver(LoopbackService):
@@ -43,6 +51,8 @@ class Receiver(LoopbackService):
         self._lock = threading.Lock()
         self._server = LoopbackServer(self._handle)
         self.url = f"{self._server.url}/hooks"
+        self.chaos: Chaos | None = None  # random faults, see _faulty
+        self.sender_timeout_s = 2.0  # the stack's BATCHHOOK_DELIVERY_TIMEOUT_S
 
     def respond_with(self, *answers: Reply) -> None:
         """Answer the next deliveries with these statuses (then 200 again)."""
@@ -68,16 +78,39 @@ class Receiver(LoopbackService):
             enough, timeout_s=timeout_s, message=f"fewer than {count} webhooks arrived"
         )
 
+    def delivered(self) -> list[Received]:
+        """The webhooks this endpoint accepted (answered 2xx in time)."""
+        with self._lock:
+            return [r for r in self.received if r.delivered]
+
     def _handle(self, request: Request) -> Answer:
         received = self._verify(request)
         with self._lock:
             self.received.append(received)
             hang = self._hangs.popleft() if self._hangs else 0.0
             reply = self._answers.popleft() if self._answers else 200
-        if hang:
-            time.sleep(hang)  # a subscriber that is slow to answer, on purpose
+        fault = self.chaos.draw() if self.chaos else None
         status, headers = reply if isinstance(reply, tuple) else (reply, {})
-        return Answer(status, b"ok", headers)
+        answer = self._faulty(fault) if fault else Answer(status, b"ok", headers, delay_s=hang)
+        in_time = answer.delay_s < self.sender_timeout_s
+        received.delivered = 200 <= answer.status < 300 and not answer.fault and in_time
+        return answer
+
+    def _faulty(self, fault: str) -> Answer:
+        """A subscriber in trouble: 500, a hang past the timeout, a reset connection, a
+        slow (but in time) 200, or a redirect (which is not followed: a failure)."""
+        assert self.chaos is not None
+        if fault == "500":
+            return Answer(500, b"internal error")
+        if fault == "timeout":
+            return Answer(200, b"too late", delay_s=self.sender_timeout_s + 1.0)
+        if fault == "reset":
+            return Answer(200, fault="reset")
+        if fault == "slow":
+            return Answer(200, b"ok", delay_s=self.chaos.slow_delay_s())
+        if fault == "redirect":
+            return Answer(302, b"", {"location": f"{self.url}/moved"})
+        raise ValueError(f"unknown receiver fault {fault!r}")
 
     def _verify(self, request: Request) -> Received:
         try:
@@ -90,8 +123,7 @@ class Receiver(LoopbackService):
             if self.secret is None:
                 raise ValueError("the receiver has no secret to verify with")
             standardwebhooks.Webhook(self.secret).verify(request.body, request.headers)
-            client = openai.OpenAI(api_key="unused", webhook_secret=self.secret)
-            unwrapped = client.webhooks.unwrap(request.body, request.headers)
+            unwrapped = _openai_client(self.secret).webhooks.unwrap(request.body, request.headers)
             unwrapped_type = str(unwrapped.type)
         except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
