@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+from typing import Any
+
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_process_init
 
 from worker import logging as bh_logging
 from worker.keys import DELIVER_QUEUE, POLL_QUEUE, QUEUES, TICK_QUEUE
@@ -60,3 +64,16 @@ def _configure_logging(**_: object) -> None:
 @worker_process_init.connect
 def _child_logging(**_: object) -> None:
     bh_logging.configure(get_settings().effective_log_format)
+
+
+@beat_init.connect
+def _stop_beat_between_ticks(sender: Any, **_: object) -> None:
+    """Celery's own SIGTERM handler syncs and closes the broker connection inside the
+    handler, which may interrupt a publish on that very connection; here the handler
+    only asks the loop to stop, and beat closes the connection after its current tick."""
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        sender._is_shutdown.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)

@@ -9,12 +9,14 @@ ledger then holds batchhook to its promise: every change reaches every endpoint 
 from __future__ import annotations
 
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
 import httpx
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.flows import connect, events_of, new_batch_id
@@ -49,8 +51,17 @@ class Cohort:
     """``size`` batches of one new tenant, watched at a 1 s interval, with ``endpoints``
     receivers subscribed to every batch event."""
 
-    def __init__(self, api: httpx.Client, size: int, *, endpoints: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self,
+        api: httpx.Client,
+        size: int,
+        *,
+        endpoints: int = 3,
+        seed: int = 0,
+        redis_url: str | None = None,
+    ) -> None:
         self.api = api
+        self.redis_url = redis_url  # only to describe what is stuck when a check fails
         self._exit = ExitStack()
         self.stub = self._exit.enter_context(ProviderStub("openai", api_key=f"sk-cohort-{seed}"))
         self.receivers = [self._exit.enter_context(Receiver()) for _ in range(endpoints)]
@@ -148,7 +159,21 @@ class Cohort:
         assert all(len(c) == 1 for c in changes_of.values()), "an id stood for two changes"
         assert set(ids_of) == self.expected(), set(ids_of) ^ self.expected()
         self._assert_stored_events_match()
-        wait_until(lambda: self._outbox_depth() == 0, timeout_s=60, message="outbox not drained")
+        try:
+            wait_until(lambda: self._outbox_depth() == 0, timeout_s=60)
+        except TimeoutError:
+            raise AssertionError(f"outbox not drained: {self._stuck_deliveries()}") from None
+
+    def _stuck_deliveries(self) -> list[Any]:
+        if self.redis_url is None:
+            return []
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        try:
+            stuck = client.zrange("bh:outbox", 0, 9, withscores=True)
+            return [(did, at - time.time(), client.hgetall(f"bh:delivery:{did}"))
+                    for did, at in stuck]  # fmt: skip
+        finally:
+            client.close()
 
     def _outbox_depth(self) -> float:
         """Deliveries still waiting for an attempt, as /metrics reports them."""

@@ -99,7 +99,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 
 def test_a_misbehaving_provider_loses_and_doubles_nothing(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 60, seed=1) as cohort:
+    with rig.client() as api, Cohort(api, 60, seed=1, redis_url=rig.redis.url) as cohort:
         cohort.stub.chaos = chaos = Chaos(0.25, PROVIDER_FAULTS, seed=1)
         cohort.start()
         cohort.run_to_the_end()
@@ -108,7 +108,7 @@ def test_a_misbehaving_provider_loses_and_doubles_nothing(rig: Rig) -> None:
 
 
 def test_misbehaving_receivers_lose_and_double_nothing(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 60, seed=2) as cohort:
+    with rig.client() as api, Cohort(api, 60, seed=2, redis_url=rig.redis.url) as cohort:
         for index, receiver in enumerate(cohort.receivers):
             receiver.chaos = Chaos(0.3, RECEIVER_FAULTS, seed=index)
         cohort.start()
@@ -119,7 +119,7 @@ def test_misbehaving_receivers_lose_and_double_nothing(rig: Rig) -> None:
 
 
 def test_workers_killed_mid_poll_and_mid_delivery_lose_and_double_nothing(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 60, seed=3) as cohort:
+    with rig.client() as api, Cohort(api, 60, seed=3, redis_url=rig.redis.url) as cohort:
         # Every answer takes 0.2-1 s, so polls and deliveries are in flight when killed.
         cohort.stub.chaos = Chaos(1.0, ("slow",), seed=3)
         for index, receiver in enumerate(cohort.receivers):
@@ -134,7 +134,7 @@ def test_workers_killed_mid_poll_and_mid_delivery_lose_and_double_nothing(rig: R
 
 
 def test_redis_down_for_30_seconds_loses_and_doubles_nothing(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 60, seed=4) as cohort:
+    with rig.client() as api, Cohort(api, 60, seed=4, redis_url=rig.redis.url) as cohort:
         cohort.start()
         cohort.drive_until(lambda: cohort.progress() >= len(cohort.paths) * 2)
         before = rig.alive()
@@ -161,7 +161,7 @@ def test_redis_down_for_30_seconds_loses_and_doubles_nothing(rig: Rig) -> None:
 
 
 def test_redis_back_without_its_broker_queues_loses_and_doubles_nothing(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 60, seed=5) as cohort:
+    with rig.client() as api, Cohort(api, 60, seed=5, redis_url=rig.redis.url) as cohort:
         cohort.start()
         cohort.drive_until(lambda: cohort.progress() >= len(cohort.paths) * 2)
         # Frozen workers let work pile up in the broker, then the broker loses it.
@@ -184,7 +184,7 @@ def test_redis_back_without_its_broker_queues_loses_and_doubles_nothing(rig: Rig
 
 
 def test_sigterm_lets_workers_finish_or_hand_back_their_work(rig: Rig) -> None:
-    with rig.client() as api, Cohort(api, 40, seed=6) as cohort:
+    with rig.client() as api, Cohort(api, 40, seed=6, redis_url=rig.redis.url) as cohort:
         for index, receiver in enumerate(cohort.receivers):
             receiver.chaos = Chaos(1.0, ("slow",), seed=index)
         cohort.start()
