@@ -4,9 +4,13 @@
 precedence: the last status set for it (``POST /_control/set``), the status its timeline
 gives at this instant (``POST /_control/timelines``), else ``--default-status``. The
 first time each tracked batch was served each status is recorded (``GET /_control/served``),
-which is when a poller *detected* the change; ``GET /_control/stats`` counts requests.
+which is when a poller *detected* the change; ``GET /_control/stats`` counts requests
+(also per API key, ``requests_by_key``, so two pollers sharing the stand-in are told apart).
+With ``--progress-counts``, a batch with a timeline reports ``request_counts`` that grow
+linearly over its ``in_progress`` step (0 while validating, all done from finalizing on).
 
     python bench/standin_provider.py --port 8100 [--default-status in_progress] [--delay-ms 0]
+        [--progress-counts]
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ API_KEY_HEADER = "authorization"
 
 
 class Provider:
-    def __init__(self, default_status: str, delay_s: float) -> None:
+    def __init__(self, default_status: str, delay_s: float, progress: bool = False) -> None:
         self.default_status = default_status
         self.delay_s = delay_s
+        self.progress = progress
         self.fixed: dict[str, str] = {}
         self.timelines: dict[str, tuple[list[float], list[str]]] = {}
         self.served: dict[str, dict[str, float]] = {}
         self.requests = 0
         self.requests_by_batch: Counter[str] = Counter()
+        self.requests_by_key: Counter[str] = Counter()
         self.unauthorised = 0
 
     def status_of(self, batch_id: str, now: float) -> str:
@@ -44,10 +50,28 @@ class Provider:
         index = bisect.bisect_right(times, now) - 1
         return statuses[max(index, 0)]
 
+    def done_share(self, batch_id: str, status: str, now: float) -> float | None:
+        """With ``--progress-counts``: the share of requests done, from the timeline."""
+        timeline = self.timelines.get(batch_id)
+        if not self.progress or timeline is None or batch_id in self.fixed:
+            return None
+        if status == "validating":
+            return 0.0
+        if status != "in_progress":
+            return 1.0
+        times, _ = timeline
+        index = max(bisect.bisect_right(times, now) - 1, 0)
+        if index + 1 >= len(times):
+            return 0.4
+        start, end = times[index], times[index + 1]
+        return min(max((now - start) / (end - start), 0.0), 1.0) if end > start else 0.0
+
     async def retrieve(self, request: web.Request) -> web.Response:
-        if not request.headers.get(API_KEY_HEADER, "").startswith("Bearer "):
+        auth = request.headers.get(API_KEY_HEADER, "")
+        if not auth.startswith("Bearer "):
             self.unauthorised += 1
             return web.json_response({"error": {"message": "no key"}}, status=401)
+        self.requests_by_key[auth.removeprefix("Bearer ")] += 1
         batch_id = request.match_info["batch_id"]
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -58,7 +82,8 @@ class Provider:
         if tracked is not None:
             self.requests_by_batch[batch_id] += 1
             tracked.setdefault(status, now)
-        return web.json_response(batch_object(batch_id, status, now))
+        share = self.done_share(batch_id, status, now)
+        return web.json_response(batch_object(batch_id, status, now, share))
 
     async def set_status(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -84,13 +109,17 @@ class Provider:
                 "requests": self.requests,
                 "unauthorised": self.unauthorised,
                 "requests_by_batch": dict(self.requests_by_batch),
+                "requests_by_key": dict(self.requests_by_key),
             }
         )
 
 
-def batch_object(batch_id: str, status: str, now: float) -> dict[str, Any]:
+def batch_object(
+    batch_id: str, status: str, now: float, done_share: float | None = None
+) -> dict[str, Any]:
     done = status == "completed"
     created = int(now) - 3600
+    finished = (100 if done else 40) if done_share is None else round(100 * done_share)
     return {
         "id": batch_id,
         "object": "batch",
@@ -105,7 +134,7 @@ def batch_object(batch_id: str, status: str, now: float) -> dict[str, Any]:
         "in_progress_at": created + 60,
         "expires_at": created + 86400,
         "completed_at": int(now) if done else None,
-        "request_counts": {"total": 100, "completed": 100 if done else 40, "failed": 0},
+        "request_counts": {"total": 100, "completed": finished, "failed": 0},
         "metadata": {},
     }
 
@@ -129,8 +158,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--default-status", default="in_progress")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
+    parser.add_argument(
+        "--progress-counts",
+        action="store_true",
+        help="request_counts of a batch with a timeline grow over its in_progress step",
+    )
     args = parser.parse_args()
-    provider = Provider(args.default_status, args.delay_ms / 1000)
+    provider = Provider(args.default_status, args.delay_ms / 1000, args.progress_counts)
     web.run_app(make_app(provider), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

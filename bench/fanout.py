@@ -1,0 +1,450 @@
+"""Fan-out: signed webhook deliveries per second to local receivers, 1 to 100 endpoints
+per event.
+
+Real processes on 127.0.0.1: a private Redis, the stand-in provider
+(``standin_provider.py --default-status completed``: every batch has already finished),
+batchhook's web, worker(s) and one beat, and the receiver (``standin_receiver.py``: answers
+200 at once, records every ``webhook-id`` and its receive time, verifies every 50th
+webhook with ``standardwebhooks`` against its endpoint's secret).
+
+For each K endpoints per event (1, 10, 50, 100), with a fresh tenant: K endpoints through
+the HTTP API (``http://127.0.0.1:PORT/ep/<i>``, the default terminal events), then M
+batches (M x K = ~20,000 deliveries; ~2,000 with ``--quick``) registered straight through
+batchhook's store (its ``register_watch`` Lua script, pipelined) and made due at the same
+instant (``Store.poll_now``). Each first poll finds ``completed`` and creates one
+``batch.completed`` event with K deliveries. Measured: deliveries/s = successful
+deliveries / (last receipt - first receipt), also from the moment the batches were made
+due; CPU per process; attempt latency p50/p99 from ``batchhook_delivery_attempt_seconds``;
+verification failures, duplicates and missing deliveries. See ``bench/README.md``.
+
+    .venv/bin/python bench/fanout.py [--quick] [--workers 1 --concurrency 2] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import (
+    Batchhook,
+    Process,
+    Redis,
+    Samples,
+    cpu_seconds,
+    delta,
+    histogram_quantile,
+    metric,
+    rss_bytes,
+)
+from scale import (
+    create_connection,
+    log_folder,
+    machine,
+    open_bench_store,
+    register_watches,
+    start_aiohttp,
+    wait_until_quiet,
+)
+
+LEVELS = (1, 10, 50, 100)
+FULL_DELIVERIES = 20_000
+QUICK_DELIVERIES = 2_000
+TARGET_PER_S = 2_000.0
+ATTEMPT = "batchhook_delivery_attempt_seconds"
+BATCHHOOK_GROUPS = ("web", "beat")  # plus every worker
+STALL_S = 60.0  # give up on a level when nothing arrives for this long (retries come 5 s on)
+
+
+@dataclass
+class Stack:
+    log_dir: Path
+    redis: Redis
+    provider: Process
+    provider_url: str
+    receiver: Process
+    receiver_url: str
+    bh: Batchhook
+    workers: list[str] = field(default_factory=list)
+
+    def groups(self) -> dict[str, list[int]]:
+        found = {name: p.group_pids() for name, p in self.bh.processes.items()}
+        found["redis"] = self.redis.process.group_pids()
+        found["provider"] = self.provider.group_pids()
+        found["receiver"] = self.receiver.group_pids()
+        return found
+
+    def receiver_stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(f"{self.receiver_url}/_control/stats", timeout=60).json()
+        return result
+
+    def receipts(self) -> list[tuple[str, str, float]]:
+        answer = httpx.get(f"{self.receiver_url}/_control/receipts", timeout=120).json()
+        return [(str(w), str(p), float(t)) for w, p, t in answer]
+
+
+@contextlib.contextmanager
+def stack(
+    log_dir: Path, workers: int, concurrency: int, verify_every: int, env: dict[str, str]
+) -> Iterator[Stack]:
+    started: list[Any] = []
+    try:
+        redis = Redis(log_dir)
+        started.append(redis)
+        provider, provider_url = start_aiohttp(
+            "provider", "standin_provider.py", log_dir, "--default-status", "completed"
+        )
+        started.append(provider)
+        receiver, receiver_url = start_aiohttp(
+            "receiver", "standin_receiver.py", log_dir, "--verify-every", str(verify_every)
+        )
+        started.append(receiver)
+        bh = Batchhook(redis.url, log_dir, **env)
+        started.append(bh)
+        bh.start_web()
+        s = Stack(log_dir, redis, provider, provider_url, receiver, receiver_url, bh)
+        for index in range(workers):
+            name = f"worker{index}"
+            bh.start_worker(name, concurrency=concurrency)
+            s.workers.append(name)
+        bh.start_beat()
+        yield s
+    finally:
+        for thing in reversed(started):
+            with contextlib.suppress(Exception):
+                thing.stop()
+
+
+def create_endpoints(s: Stack, client: httpx.Client, tenant: str, count: int) -> list[str]:
+    """``count`` endpoints on the receiver; their secrets go to the receiver."""
+    ids, secrets = [], {}
+    for index in range(count):
+        path = f"/{tenant}/ep/{index}"
+        answer = client.post("/v1/endpoints", json={"url": f"{s.receiver_url}{path}"})
+        answer.raise_for_status()
+        ids.append(answer.json()["id"])
+        secrets[path] = answer.json()["secret"]
+    httpx.post(
+        f"{s.receiver_url}/_control/secrets", json={"secrets": secrets}, timeout=30
+    ).raise_for_status()
+    return ids
+
+
+def cpu_by_group(s: Stack) -> dict[str, float]:
+    return {name: cpu_seconds(pids) for name, pids in s.groups().items()}
+
+
+def wait_for_deliveries(s: Stack, expected: int, timeout_s: float) -> dict[str, Any]:
+    """Until the receiver has ``expected`` receipts, or nothing arrives for STALL_S."""
+    deadline = time.time() + timeout_s
+    last_count, last_change = -1, time.time()
+    stats = s.receiver_stats()
+    while time.time() < deadline:
+        stats = s.receiver_stats()
+        if stats["received"] >= expected:
+            return stats
+        if stats["received"] != last_count:
+            last_count, last_change = stats["received"], time.time()
+        elif time.time() - last_change > STALL_S:
+            break
+        time.sleep(0.5)
+    return stats
+
+
+def wait_recorded(s: Stack, before: Samples, expected: int, timeout_s: float = 60) -> Samples:
+    """The metrics once every attempt of the level is recorded (or the timeout)."""
+    deadline = time.time() + timeout_s
+    while True:
+        samples = s.bh.metrics()
+        window = delta(samples, before)
+        if metric(window, "batchhook_delivery_attempts_total") >= expected or (
+            time.time() > deadline
+        ):
+            return samples
+        time.sleep(0.5)
+
+
+def per_second(times: list[float]) -> list[int]:
+    """Receipts in each whole second from the first one."""
+    if not times:
+        return []
+    start = min(times)
+    counts = [0] * (int(max(times) - start) + 1)
+    for t in times:
+        counts[int(t - start)] += 1
+    return counts
+
+
+def run_level(s: Stack, store: Any, endpoints_per_event: int, total: int) -> dict[str, Any]:
+    from worker import keys
+
+    tenant = f"fanout{endpoints_per_event}"
+    batches = max(1, round(total / endpoints_per_event))
+    expected = batches * endpoints_per_event
+    httpx.post(f"{s.receiver_url}/_control/reset", timeout=30).raise_for_status()
+    with s.bh.client(tenant) as client:
+        connection_id = create_connection(client, s.provider_url)
+        create_endpoints(s, client, tenant, endpoints_per_event)
+    batch_ids = [f"batch_fan{endpoints_per_event}_{i:06d}" for i in range(batches)]
+    # Registered with their first poll an hour away, then all made due at one instant.
+    register_watches(
+        store, tenant, connection_id, batch_ids, poll_interval_s=3600, spread_s=0, delay_s=3600
+    )
+    wids = [keys.watch_id(tenant, b) for b in batch_ids]
+    before_metrics, before_cpu = s.bh.metrics(), cpu_by_group(s)
+    due_at = time.time()
+    store.poll_now(wids)
+    stats = wait_for_deliveries(s, expected, timeout_s=600 + expected / 50)
+    done_at = time.time()
+    after_cpu = cpu_by_group(s)
+    rss = {name: rss_bytes(pids) for name, pids in s.groups().items()}
+    after_metrics = wait_recorded(s, before_metrics, expected)
+    window = delta(after_metrics, before_metrics)
+    receipts = s.receipts()
+    times = [t for _, _, t in receipts]
+    first, last = (min(times), max(times)) if times else (math.nan, math.nan)
+    span = last - first if times else math.nan
+    succeeded = metric(window, "batchhook_delivery_attempts_total", outcome="succeeded")
+    cpu = {name: after_cpu[name] - before_cpu.get(name, 0.0) for name in after_cpu}
+    batchhook_cpu = sum(v for k, v in cpu.items() if k in BATCHHOOK_GROUPS or k in s.workers)
+    all_cpu = sum(cpu.values())
+    busy_s = done_at - due_at
+    unique = {(w, p) for w, p, _ in receipts}
+    return {
+        "endpoints_per_event": endpoints_per_event,
+        "tenant": tenant,
+        "batches": batches,
+        "deliveries_expected": expected,
+        "received": stats["received"],
+        "received_unique": len(unique),
+        "missing": expected - len(unique),
+        "duplicates": stats["duplicates"],
+        "succeeded_metric": succeeded,
+        "attempts_by_outcome": {
+            dict(ls)["outcome"]: v
+            for (n, ls), v in window.items()
+            if n == "batchhook_delivery_attempts_total" and v
+        },
+        "events_created": metric(window, "batchhook_events_created_total"),
+        "polls": metric(window, "batchhook_polls_total"),
+        "verified": stats["verified"],
+        "verify_failures": stats["verify_failures"],
+        "failure_examples": stats["failure_examples"],
+        "first_receipt_after_due_s": first - due_at,
+        "first_to_last_receipt_s": span,
+        "deliveries_per_s": len(unique) / span if span and span > 0 else math.nan,
+        "succeeded_metric_per_s": succeeded / span if span and span > 0 else math.nan,
+        "due_to_last_receipt_s": last - due_at,
+        "deliveries_per_s_from_due": len(unique) / (last - due_at) if times else math.nan,
+        "attempt_latency_s": {
+            "p50": histogram_quantile(window, ATTEMPT, 0.50),
+            "p99": histogram_quantile(window, ATTEMPT, 0.99),
+            "mean": (
+                metric(window, f"{ATTEMPT}_sum") / metric(window, f"{ATTEMPT}_count")
+                if metric(window, f"{ATTEMPT}_count")
+                else math.nan
+            ),
+        },
+        "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_s_batchhook": batchhook_cpu,
+        "cpu_s_all": all_cpu,
+        "busy_s": busy_s,
+        "cores_batchhook": batchhook_cpu / busy_s,
+        "cores_all": all_cpu / busy_s,
+        "cpu_s_per_1000_deliveries_batchhook": batchhook_cpu * 1000 / max(len(unique), 1),
+        "cpu_s_per_1000_deliveries_all": all_cpu * 1000 / max(len(unique), 1),
+        "rss_mb": {k: round(v / 2**20, 1) for k, v in rss.items()},
+        "receipts_per_second": per_second(times),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    total = args.deliveries or (QUICK_DELIVERIES if args.quick else FULL_DELIVERIES)
+    env = dict(pair.split("=", 1) for pair in args.env)
+    config = {
+        "quick": args.quick,
+        "levels": list(args.levels),
+        "deliveries_per_level": total,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "beat": 1,
+        "receiver": f"standin_receiver.py, one process, verifies every {args.verify_every}th",
+        "provider": "standin_provider.py --default-status completed (no delay)",
+        "registration": "batchhook's register_watch Lua script via Store, pipelined; all made "
+        "due at one instant with Store.poll_now",
+        "endpoints": "HTTP API POST /v1/endpoints (default events: the four terminal types)",
+        "env": {
+            "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
+            "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
+            "BATCHHOOK_LOG_FORMAT": "json",
+            **env,
+            "other settings": "defaults (tick 1 s, poll chunk 200, delivery chunk 50, "
+            "100 delivery connections per worker process, no endpoint rate limit)",
+        },
+        "target_deliveries_per_s": TARGET_PER_S,
+    }
+    report: dict[str, Any] = {"command": " ".join(["python", "bench/fanout.py", *sys.argv[1:]])}
+    report["machine"] = machine()
+    report["config"] = config
+    report["levels"] = []
+    with (
+        log_folder("fanout", args.keep_logs) as log_dir,
+        stack(log_dir, args.workers, args.concurrency, args.verify_every, env) as s,
+    ):
+        store = open_bench_store(s.redis.url)
+        for k in args.levels:
+            print(f"{k} endpoints per event ...", flush=True)
+            level = run_level(s, store, k, total)
+            report["levels"].append(level)
+            print(row_text(level), flush=True)
+            time.sleep(args.pause_s)
+        store.redis.close()
+    rates = [lv["deliveries_per_s"] for lv in report["levels"]]
+    report["target_met_all_levels"] = all(r >= TARGET_PER_S for r in rates)
+    report["target_met_levels"] = [
+        lv["endpoints_per_event"]
+        for lv in report["levels"]
+        if lv["deliveries_per_s"] >= TARGET_PER_S
+    ]
+    report["verify_failures_total"] = sum(lv["verify_failures"] for lv in report["levels"])
+    return report
+
+
+def row_text(level: dict[str, Any]) -> str:
+    return (
+        f"  K={level['endpoints_per_event']}: {level['received_unique']}/"
+        f"{level['deliveries_expected']} in {level['first_to_last_receipt_s']:.2f} s = "
+        f"{level['deliveries_per_s']:.0f}/s (from due {level['deliveries_per_s_from_due']:.0f}/s),"
+        f" attempt p50 {level['attempt_latency_s']['p50'] * 1000:.0f} ms p99 "
+        f"{level['attempt_latency_s']['p99'] * 1000:.0f} ms, verify failures "
+        f"{level['verify_failures']}, retried {level['attempts_by_outcome'].get('retry', 0):.0f}, "
+        f"cores {level['cores_batchhook']:.2f}/{level['cores_all']:.2f}"
+    )
+
+
+def markdown(report: dict[str, Any]) -> str:
+    config, levels = report["config"], report["levels"]
+    layout = f"{config['workers']} worker(s) x --concurrency {config['concurrency']}"
+    lines = [
+        f"Machine: {report['machine']['cpus']} CPUs, load average at start "
+        f"{report['machine']['loadavg_at_start'][0]}. batchhook: web + {layout} + beat, one "
+        f"Redis; one receiver process; ~{config['deliveries_per_level']:,} deliveries per level.",
+        "",
+        "| endpoints per event | events | deliveries ok / expected | first → last receipt (s) "
+        "| deliveries/s | deliveries/s from due | attempt p50 / p99 (ms) "
+        "| attempts retried (timeouts) | due → all received (s) "
+        "| CPU s / 1,000 (batchhook / all) | cores batchhook / all | verified / failures "
+        "| duplicates |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for lv in levels:
+        lat = lv["attempt_latency_s"]
+        lines.append(
+            f"| {lv['endpoints_per_event']} | {lv['batches']:,} "
+            f"| {int(lv['succeeded_metric']):,} / {lv['deliveries_expected']:,} "
+            f"| {lv['first_to_last_receipt_s']:.2f} | {lv['deliveries_per_s']:.0f} "
+            f"| {lv['deliveries_per_s_from_due']:.0f} "
+            f"| {lat['p50'] * 1000:.0f} / {lat['p99'] * 1000:.0f} "
+            f"| {int(lv['attempts_by_outcome'].get('retry', 0)):,} "
+            f"| {lv['due_to_last_receipt_s']:.1f} "
+            f"| {lv['cpu_s_per_1000_deliveries_batchhook']:.2f} / "
+            f"{lv['cpu_s_per_1000_deliveries_all']:.2f} "
+            f"| {lv['cores_batchhook']:.2f} / {lv['cores_all']:.2f} "
+            f"| {lv['verified']} / {lv['verify_failures']} | {lv['duplicates']} |"
+        )
+    met = report["target_met_levels"]
+    verdict = "met at every level" if report["target_met_all_levels"] else (
+        f"met at K = {', '.join(map(str, met))} only" if met else "NOT met at any level"
+    )  # fmt: skip
+    lines += [
+        "",
+        f"Target 2,000 deliveries/s: {verdict}. Signature verification failures: "
+        f"{report['verify_failures_total']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = report["levels"]
+    ks = [lv["endpoints_per_event"] for lv in levels]
+    fig, (rate_ax, time_ax) = plt.subplots(1, 2, figsize=(13, 4.8))
+    rate_ax.plot(ks, [lv["deliveries_per_s"] for lv in levels], "o-",
+                 label="first → last receipt")  # fmt: skip
+    rate_ax.plot(ks, [lv["deliveries_per_s_from_due"] for lv in levels], "s--",
+                 label="from the batches falling due (incl. polls)")  # fmt: skip
+    rate_ax.axhline(TARGET_PER_S, color="red", linestyle="--", label="target 2,000/s")
+    rate_ax.set_xscale("log")
+    rate_ax.set_xticks(ks, [str(k) for k in ks])
+    rate_ax.set_ylim(bottom=0)
+    rate_ax.set_xlabel("endpoints per event (log)")
+    rate_ax.set_ylabel("signed deliveries per second")
+    rate_ax.set_title("Delivery throughput")
+    rate_ax.grid(alpha=0.3)
+    rate_ax.legend(fontsize=8)
+
+    for lv in levels:
+        counts = lv["receipts_per_second"]
+        running, total = [], 0
+        for c in counts:
+            total += c
+            running.append(total)
+        time_ax.plot(range(1, len(running) + 1), running, label=f"K={lv['endpoints_per_event']}")
+    time_ax.set_xlabel("seconds since the first receipt")
+    time_ax.set_ylabel("deliveries received")
+    time_ax.set_title("Receipts over time")
+    time_ax.grid(alpha=0.3)
+    time_ax.legend(fontsize=8)
+
+    config = report["config"]
+    fig.suptitle(
+        f"batchhook fan-out on {report['machine']['cpus']} cores ({config['workers']} worker x "
+        f"concurrency {config['concurrency']}, ~{config['deliveries_per_level']:,} per level)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="~2,000 deliveries per level")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--deliveries", type=int, default=None, help="per level")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each")
+    parser.add_argument("--verify-every", type=int, default=50)
+    parser.add_argument("--pause-s", type=float, default=5.0, help="rest between levels")
+    parser.add_argument("--env", nargs="*", default=[], help="extra BATCHHOOK_X=Y for batchhook")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="keep logs in this folder")
+    parser.add_argument("--name", default="fanout", help="results file name (without suffix)")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
+    if not args.quick and not args.no_wait:
+        wait_until_quiet()
+    report = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
+    plot(report, args.out / f"{args.name}.png")
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()

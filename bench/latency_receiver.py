@@ -1,0 +1,113 @@
+"""A webhook receiver for the latency benchmarks, in its own process (aiohttp).
+
+Every POST, on any path, is verified with the ``standardwebhooks`` library against the
+endpoint secret (``--secret`` or ``POST /_control/secret {"secret": "whsec_..."}``) and
+answered at once: ``200`` when the signature holds, ``401`` otherwise. Each verified
+webhook is recorded with its ``webhook-id``, ``type``, batch id (``data.id``) and the
+``time.time()`` at which it was received and verified. ``GET /_control/received``
+returns them (``?since=N`` skips the first N); ``POST /_control/reset`` forgets them.
+
+    python bench/latency_receiver.py --port 8200 [--secret whsec_...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+CONTROL_PREFIX = "/_control/"
+
+
+class Receiver:
+    def __init__(self, secret: str | None) -> None:
+        self.webhook = Webhook(secret) if secret else None
+        self.received: list[dict[str, Any]] = []
+        self.invalid = 0
+        self.duplicates = 0
+        self.seen: set[str] = set()
+
+    async def hook(self, request: web.Request) -> web.Response:
+        arrived_at = time.time()
+        body = await request.read()
+        if self.webhook is None:
+            self.invalid += 1
+            return web.json_response({"error": "no secret set"}, status=401)
+        try:
+            payload = self.webhook.verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.invalid += 1
+            return web.json_response({"error": "invalid signature"}, status=401)
+        received_at = time.time()
+        webhook_id = request.headers.get("webhook-id", "")
+        if webhook_id in self.seen:
+            self.duplicates += 1
+        self.seen.add(webhook_id)
+        data = payload.get("data") or {}
+        self.received.append(
+            {
+                "webhook_id": webhook_id,
+                "type": payload.get("type"),
+                "batch_id": data.get("id"),
+                "arrived_at": arrived_at,
+                "received_at": received_at,
+                "path": request.path,
+            }
+        )
+        return web.json_response({"ok": True})
+
+    async def set_secret(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.webhook = Webhook(body["secret"])
+        return web.json_response({"ok": True})
+
+    async def list_received(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.Response(
+            text=json.dumps(
+                {
+                    "count": len(self.received),
+                    "invalid": self.invalid,
+                    "duplicates": self.duplicates,
+                    "received": self.received[since:],
+                }
+            ),
+            content_type="application/json",
+        )
+
+    async def reset(self, _: web.Request) -> web.Response:
+        self.received.clear()
+        self.seen.clear()
+        self.invalid = self.duplicates = 0
+        return web.json_response({"ok": True})
+
+
+def make_app(receiver: Receiver) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.add_routes(
+        [
+            web.post(f"{CONTROL_PREFIX}secret", receiver.set_secret),
+            web.get(f"{CONTROL_PREFIX}received", receiver.list_received),
+            web.post(f"{CONTROL_PREFIX}reset", receiver.reset),
+            web.post("/{tail:.*}", receiver.hook),
+        ]
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--secret", default=None, help="the endpoint's whsec_ secret")
+    args = parser.parse_args()
+    app = make_app(Receiver(args.secret))
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

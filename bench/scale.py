@@ -1,0 +1,533 @@
+"""Scale: schedule lag and CPU as the number of batches polled every 60 s grows.
+
+Real processes on 127.0.0.1: a private Redis, the stand-in provider
+(``standin_provider.py``, every batch ``in_progress`` for ever, so nothing finishes),
+batchhook's web (for ``/metrics``), worker(s) and one beat. One tenant, one connection
+(created through the HTTP API) pointing at the stand-in.
+
+Steps of 1,000 to 100,000 watched batches, each with ``poll_interval_s=60``. The batches
+of a step are registered straight through batchhook's store (its ``register_watch`` Lua
+script, the one ``Store.register_watch`` runs, pipelined 1,000 at a time) with first
+polls spread uniformly over the next 60 s. Each step warms up for one cadence, then
+measures over a window: polls/s (``batchhook_polls_total``), schedule lag p50/p99 from
+the ``batchhook_schedule_lag_seconds`` histogram (the delta over the window), CPU of the
+batchhook processes and of everything (Redis and the stand-in too) from /proc, CPU per
+1,000 polls, RSS and Redis ``used_memory``. Growth stops at the first step whose lag p99
+passes 2 s. See ``bench/README.md``.
+
+    .venv/bin/python bench/scale.py [--quick] [--workers 1 --concurrency 2] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import (
+    ROOT,
+    Batchhook,
+    Process,
+    Redis,
+    Samples,
+    cpu_seconds,
+    delta,
+    free_port,
+    histogram_quantile,
+    metric,
+    rss_bytes,
+    wait_for,
+    workspace,
+)
+
+BENCH = ROOT / "bench"
+TENANT = "bench"
+SECRET_KEY = "bench-secret-key"  # noqa: S105 - the harness's bench-only key
+INTERVAL_S = 60.0
+TARGET_LAG_P99_S = 2.0
+FULL_STEPS = (1_000, 5_000, 10_000, 25_000, 50_000, 75_000, 100_000)
+QUICK_STEPS = (1_000, 5_000)
+REGISTER_CHUNK = 1_000
+LAG = "batchhook_schedule_lag_seconds"
+BATCHHOOK_GROUPS = ("web", "beat")  # plus every worker
+
+
+# --- shared with fanout.py ---------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    load1, load5, load15 = os.getloadavg()
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "loadavg_at_start": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def wait_until_quiet(max_load: float = 0.7, every_s: float = 30.0, limit_s: float = 3600) -> None:
+    """Before a full run: wait while pytest runs or the 1-minute load is above ``max_load``."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        load1 = os.getloadavg()[0]
+        pytest = subprocess.run(
+            ["/usr/bin/pgrep", "-f", "pytest"], capture_output=True, check=False
+        )
+        if load1 <= max_load and pytest.returncode != 0:
+            return
+        print(f"waiting for a quiet machine: load {load1:.2f}, pytest running: "
+              f"{pytest.returncode == 0}", flush=True)  # fmt: skip
+        time.sleep(every_s)
+    print("machine never got quiet; running anyway", flush=True)
+
+
+def start_aiohttp(name: str, script: str, log_dir: Path, *flags: str) -> tuple[Process, str]:
+    """One of the bench's aiohttp stand-ins in its own process; waits until it answers."""
+    port = free_port()
+    argv = [sys.executable, str(BENCH / script), "--port", str(port), *flags]
+    process = Process(name, argv, dict(os.environ), log_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: httpx.get(f"{url}/_control/stats", timeout=2).status_code == 200, 30, name)
+    return process, url
+
+
+@contextlib.contextmanager
+def log_folder(prefix: str, keep: Path | None) -> Iterator[Path]:
+    """A temporary folder for logs, or ``keep`` (made if need be, left in place)."""
+    if keep is None:
+        with workspace(prefix) as path:
+            yield path
+    else:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+
+
+def open_bench_store(redis_url: str) -> Any:
+    from worker.settings import Settings
+    from worker.store import open_store
+
+    return open_store(Settings(redis_url=redis_url, secret_key=SECRET_KEY))
+
+
+def register_watches(
+    store: Any,
+    tenant: str,
+    connection_id: str,
+    batch_ids: list[str],
+    *,
+    poll_interval_s: float,
+    spread_s: float,
+    delay_s: float = 0.0,
+) -> None:
+    """Watch ``batch_ids`` through batchhook's own ``register_watch`` script (what
+    ``Store.register_watch`` runs), pipelined, first polls uniform over ``spread_s``
+    starting ``delay_s`` from now."""
+    from worker import keys
+    from worker.store.base import dumps
+
+    for start in range(0, len(batch_ids), REGISTER_CHUNK):
+        pipe = store.redis.pipeline(transaction=False)
+        now = time.time()
+        for batch_id in batch_ids[start : start + REGISTER_CHUNK]:
+            wid = keys.watch_id(tenant, batch_id)
+            first_poll = now + delay_s + random.uniform(0.0, spread_s)
+            fields: list[str | float] = [
+                "id", wid, "tenant", tenant, "batch_id", batch_id,
+                "connection_id", connection_id, "endpoint_ids", "",
+                "metadata", dumps({}), "poll_interval_s", poll_interval_s,
+            ]  # fmt: skip
+            store._register_watch(
+                args=[store.prefix, wid, tenant, now, first_poll, *fields], client=pipe
+            )
+        pipe.execute()
+
+
+def create_connection(client: httpx.Client, provider_url: str) -> str:
+    answer = client.post(
+        "/v1/connections",
+        json={"provider": "openai", "api_key": "sk-bench", "base_url": f"{provider_url}/v1"},
+    )
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+def lag_summary(window: Samples) -> dict[str, float]:
+    """p50/p90/p99, mean and the highest occupied bucket of the lag histogram's delta."""
+    count = metric(window, f"{LAG}_count")
+    buckets = sorted(
+        (float(dict(ls)["le"]), v) for (n, ls), v in window.items() if n == f"{LAG}_bucket"
+    )
+    top, below = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative > below:
+            top = bound
+        below = cumulative
+    return {
+        "count": count,
+        "p50_s": histogram_quantile(window, LAG, 0.50),
+        "p90_s": histogram_quantile(window, LAG, 0.90),
+        "p99_s": histogram_quantile(window, LAG, 0.99),
+        "mean_s": metric(window, f"{LAG}_sum") / count if count else float("nan"),
+        "max_bucket_le_s": top,
+        "share_over_2s": (
+            1 - next((c for b, c in buckets if b == TARGET_LAG_P99_S), 0.0) / count
+            if count
+            else float("nan")
+        ),
+    }
+
+
+# --- the scale benchmark -------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    log_dir: Path
+    redis: Redis
+    provider: Process
+    provider_url: str
+    bh: Batchhook
+    connection_id: str = ""
+    workers: list[str] = field(default_factory=list)
+
+    def groups(self) -> dict[str, list[int]]:
+        found = {name: p.group_pids() for name, p in self.bh.processes.items()}
+        found["redis"] = self.redis.process.group_pids()
+        found["provider"] = self.provider.group_pids()
+        return found
+
+    def provider_requests(self) -> int:
+        return int(httpx.get(f"{self.provider_url}/_control/stats", timeout=60).json()["requests"])
+
+
+@contextlib.contextmanager
+def stack(log_dir: Path, workers: int, concurrency: int, env: dict[str, str]) -> Iterator[Stack]:
+    started: list[Any] = []
+    try:
+        redis = Redis(log_dir)
+        started.append(redis)
+        provider, provider_url = start_aiohttp(
+            "provider", "standin_provider.py", log_dir, "--default-status", "in_progress"
+        )
+        started.append(provider)
+        bh = Batchhook(redis.url, log_dir, **env)
+        started.append(bh)
+        bh.start_web()
+        s = Stack(log_dir, redis, provider, provider_url, bh)
+        with bh.client(TENANT) as client:
+            s.connection_id = create_connection(client, provider_url)
+        for index in range(workers):
+            name = f"worker{index}"
+            bh.start_worker(name, concurrency=concurrency)
+            s.workers.append(name)
+        bh.start_beat()
+        yield s
+    finally:
+        for thing in reversed(started):
+            with contextlib.suppress(Exception):
+                thing.stop()
+
+
+class Sampler(threading.Thread):
+    """Every 2 s: peak RSS per process group, the poll queue and the most overdue poll."""
+
+    def __init__(self, s: Stack, every_s: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.s = s
+        self.every_s = every_s
+        self.stopped = threading.Event()
+        self.peak_rss: dict[str, int] = {}
+        self.peak_poll_queue = 0.0
+        self.peak_overdue_s = 0.0
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every_s):
+            with contextlib.suppress(Exception):
+                for name, pids in self.s.groups().items():
+                    self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss_bytes(pids))
+                samples = self.s.bh.metrics()
+                queue = metric(samples, "batchhook_queue_depth", queue="batchhook.poll")
+                overdue = metric(samples, "batchhook_schedule_overdue_seconds")
+                self.peak_poll_queue = max(self.peak_poll_queue, queue)
+                self.peak_overdue_s = max(self.peak_overdue_s, overdue)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def cpu_by_group(s: Stack) -> dict[str, float]:
+    return {name: cpu_seconds(pids) for name, pids in s.groups().items()}
+
+
+def measure_step(s: Stack, watched: int, window_s: float) -> dict[str, Any]:
+    before_metrics, before_cpu = s.bh.metrics(), cpu_by_group(s)
+    before_requests, started = s.provider_requests(), time.time()
+    sampler = Sampler(s)
+    sampler.start()
+    time.sleep(window_s)
+    sampler.stop()
+    after_metrics, after_cpu = s.bh.metrics(), cpu_by_group(s)
+    after_requests, elapsed = s.provider_requests(), time.time() - started
+    window = delta(after_metrics, before_metrics)
+    polls = metric(window, "batchhook_polls_total")
+    cpu = {name: after_cpu[name] - before_cpu.get(name, 0.0) for name in after_cpu}
+    batchhook_cpu = sum(v for k, v in cpu.items() if k in BATCHHOOK_GROUPS or k in s.workers)
+    all_cpu = sum(cpu.values())
+    memory = s.redis.client.info("memory")
+    per_1000 = 1000 / polls if polls else float("nan")
+    return {
+        "watched": watched,
+        "window_s": round(elapsed, 2),
+        "polls": polls,
+        "polls_by_outcome": {
+            dict(ls)["outcome"]: v
+            for (n, ls), v in window.items()
+            if n == "batchhook_polls_total" and v
+        },
+        "polls_per_s_wanted": watched / INTERVAL_S,
+        "polls_per_s": polls / elapsed,
+        "provider_requests_per_s": (after_requests - before_requests) / elapsed,
+        "lag": lag_summary(window),
+        "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_s_batchhook": batchhook_cpu,
+        "cpu_s_all": all_cpu,
+        "cores_batchhook": batchhook_cpu / elapsed,
+        "cores_all": all_cpu / elapsed,
+        "cpu_s_per_1000_polls_batchhook": batchhook_cpu * per_1000,
+        "cpu_s_per_1000_polls_all": all_cpu * per_1000,
+        "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
+        "peak_rss_mb_batchhook": round(
+            sum(v for k, v in sampler.peak_rss.items() if k in BATCHHOOK_GROUPS or k in s.workers)
+            / 2**20,
+            1,
+        ),
+        "redis_used_memory_mb": round(int(memory["used_memory"]) / 2**20, 1),
+        "peak_poll_queue": sampler.peak_poll_queue,
+        "peak_overdue_s": round(sampler.peak_overdue_s, 2),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
+    warmup_s = args.warmup_s if args.warmup_s is not None else (20.0 if args.quick else 75.0)
+    window_s = args.window_s if args.window_s is not None else (30.0 if args.quick else 120.0)
+    env = dict(pair.split("=", 1) for pair in args.env)
+    config = {
+        "quick": args.quick,
+        "steps": list(steps),
+        "poll_interval_s": INTERVAL_S,
+        "first_polls_spread_s": INTERVAL_S,
+        "warmup_s": warmup_s,
+        "window_s": window_s,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "beat": 1,
+        "registration": "batchhook's register_watch Lua script via Store, pipelined "
+        f"{REGISTER_CHUNK} at a time (not the HTTP API)",
+        "provider": "standin_provider.py --default-status in_progress (no delay)",
+        "env": {
+            "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
+            "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
+            "BATCHHOOK_LOG_FORMAT": "json",
+            **env,
+            "other settings": "defaults (tick 1 s, poll chunk 200, poll concurrency 200, "
+            "claim limit 20000)",
+        },
+        "target": f"lag p99 under {TARGET_LAG_P99_S} s at 100,000 batches",
+    }
+    report: dict[str, Any] = {"command": " ".join(["python", "bench/scale.py", *sys.argv[1:]])}
+    report["machine"] = machine()
+    report["config"] = config
+    report["steps"] = []
+    with (
+        log_folder("scale", args.keep_logs) as log_dir,
+        stack(log_dir, args.workers, args.concurrency, env) as s,
+    ):
+        store = open_bench_store(s.redis.url)
+        watched = 0
+        for target in steps:
+            began = time.time()
+            new_ids = [f"batch_scale_{i:06d}" for i in range(watched, target)]
+            register_watches(
+                store, TENANT, s.connection_id, new_ids,
+                poll_interval_s=INTERVAL_S, spread_s=INTERVAL_S,
+            )  # fmt: skip
+            registered_s = time.time() - began
+            watched = target
+            print(f"{target} watched (registered {len(new_ids)} in {registered_s:.1f} s); "
+                  f"warming up {warmup_s:.0f} s", flush=True)  # fmt: skip
+            time.sleep(warmup_s)
+            step = measure_step(s, watched, window_s)
+            step["registered_in_s"] = round(registered_s, 2)
+            report["steps"].append(step)
+            print(row_text(step), flush=True)
+            if not step["lag"]["p99_s"] <= TARGET_LAG_P99_S:
+                print(f"lag p99 passed {TARGET_LAG_P99_S} s: stopping", flush=True)
+                break
+        store.redis.close()
+    last = report["steps"][-1]
+    report["target_met"] = last["watched"] >= 100_000 and last["lag"]["p99_s"] <= TARGET_LAG_P99_S
+    report["largest_within_target"] = max(
+        (st["watched"] for st in report["steps"] if st["lag"]["p99_s"] <= TARGET_LAG_P99_S),
+        default=0,
+    )
+    return report
+
+
+def row_text(step: dict[str, Any]) -> str:
+    lag = step["lag"]
+    return (
+        f"  {step['watched']:>7} watched: {step['polls_per_s']:.0f}/"
+        f"{step['polls_per_s_wanted']:.0f} polls/s, "
+        f"lag p50 {fmt_ms(lag['p50_s'])} p99 {fmt_ms(lag['p99_s'])} ms, "
+        f"CPU {step['cpu_s_per_1000_polls_batchhook']:.2f} s/1000 polls "
+        f"({step['cores_batchhook']:.2f} cores batchhook, {step['cores_all']:.2f} all)"
+    )
+
+
+def fmt_ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    config, steps = report["config"], report["steps"]
+    layout = f"{config['workers']} worker(s) x --concurrency {config['concurrency']}"
+    lines = [
+        f"Machine: {report['machine']['cpus']} CPUs, load average at start "
+        f"{report['machine']['loadavg_at_start'][0]}. batchhook: web + {layout} + beat, one "
+        f"Redis, stand-in provider; poll interval 60 s; warm-up {config['warmup_s']:.0f} s, "
+        f"window {config['window_s']:.0f} s per step.",
+        "",
+        "| watched batches | polls/s wanted | polls/s done | lag p50 (ms) | lag p99 (ms) "
+        "| lag max bucket (s) | CPU s / 1,000 polls (batchhook) | CPU s / 1,000 polls (all) "
+        "| cores batchhook / all | RSS batchhook (MB) | Redis used_memory (MB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for st in steps:
+        lag = st["lag"]
+        lines.append(
+            f"| {st['watched']:,} | {st['polls_per_s_wanted']:.0f} | {st['polls_per_s']:.0f} "
+            f"| {fmt_ms(lag['p50_s'])} | {fmt_ms(lag['p99_s'])} | <= {lag['max_bucket_le_s']:g} "
+            f"| {st['cpu_s_per_1000_polls_batchhook']:.2f} | {st['cpu_s_per_1000_polls_all']:.2f} "
+            f"| {st['cores_batchhook']:.2f} / {st['cores_all']:.2f} "
+            f"| {st['peak_rss_mb_batchhook']:.0f} | {st['redis_used_memory_mb']:.0f} |"
+        )
+    last = steps[-1]
+    if report["target_met"]:
+        verdict = "met"
+    elif last["watched"] < 100_000 and last["lag"]["p99_s"] <= TARGET_LAG_P99_S:
+        verdict = f"not tested (this run stopped at {last['watched']:,})"
+    else:
+        verdict = "NOT met"
+    lines += [
+        "",
+        f"Target (100,000 batches at 60 s, lag p99 under 2 s): {verdict}; largest step within "
+        f"it: {report['largest_within_target']:,} batches.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = report["steps"]
+    xs = [st["watched"] for st in steps]
+    fig, (lag_ax, cpu_ax, rate_ax) = plt.subplots(1, 3, figsize=(16, 4.8))
+    lag_ax.plot(xs, [st["lag"]["p50_s"] for st in steps], "o-", label="lag p50")
+    lag_ax.plot(xs, [st["lag"]["p99_s"] for st in steps], "s-", label="lag p99")
+    lag_ax.axhline(TARGET_LAG_P99_S, color="red", linestyle="--", label="target p99 2 s")
+    lag_ax.set_xscale("log")
+    lag_ax.set_xlabel("watched batches (log)")
+    lag_ax.set_ylabel("schedule lag (s)")
+    lag_ax.set_title("Schedule lag (poll start - due time)")
+    lag_ax.grid(alpha=0.3)
+    lag_ax.legend(fontsize=8)
+
+    cpu_ax.plot(xs, [st["cpu_s_per_1000_polls_batchhook"] for st in steps], "o-",
+                label="batchhook (web + workers + beat)")  # fmt: skip
+    cpu_ax.plot(xs, [st["cpu_s_per_1000_polls_all"] for st in steps], "s-",
+                label="all (+ Redis + stand-in)")  # fmt: skip
+    cpu_ax.set_xscale("log")
+    cpu_ax.set_ylim(bottom=0)
+    cpu_ax.set_xlabel("watched batches (log)")
+    cpu_ax.set_ylabel("CPU seconds per 1,000 polls")
+    cpu_ax.set_title("CPU per 1,000 polls")
+    cpu_ax.grid(alpha=0.3)
+    cpu_ax.legend(fontsize=8)
+
+    rate_ax.plot(xs, [st["polls_per_s_wanted"] for st in steps], "--", color="gray",
+                 label="wanted (batches / 60 s)")  # fmt: skip
+    rate_ax.plot(xs, [st["polls_per_s"] for st in steps], "o-", label="done")
+    rate_ax.plot(xs, [st["cores_all"] * 100 for st in steps], "s:",
+                 label="CPU of all processes (% of one core)")  # fmt: skip
+    rate_ax.set_xscale("log")
+    rate_ax.set_yscale("log")
+    rate_ax.set_xlabel("watched batches (log)")
+    rate_ax.set_title("Polls per second, CPU used")
+    rate_ax.grid(alpha=0.3)
+    rate_ax.legend(fontsize=8)
+
+    config = report["config"]
+    fig.suptitle(
+        f"batchhook scale: batches polled every 60 s on {report['machine']['cpus']} cores "
+        f"({config['workers']} worker x concurrency {config['concurrency']})"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 and 5,000; short windows")
+    parser.add_argument("--steps", type=int, nargs="+", help="watched batches at each step")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each")
+    parser.add_argument("--warmup-s", type=float, default=None)
+    parser.add_argument("--window-s", type=float, default=None)
+    parser.add_argument("--env", nargs="*", default=[], help="extra BATCHHOOK_X=Y for batchhook")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="keep logs in this folder")
+    parser.add_argument("--name", default="scale", help="results file name (without suffix)")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
+    if not args.quick and not args.no_wait:
+        wait_until_quiet()
+    report = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
+    plot(report, args.out / f"{args.name}.png")
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()

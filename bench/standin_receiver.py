@@ -1,0 +1,135 @@
+"""A fast webhook receiver for the fan-out benchmark, in its own process (aiohttp).
+
+Any ``POST`` outside ``/_control/`` is answered ``200`` at once (empty body). Each receipt
+is counted per path and recorded as (``webhook-id``, path, ``time.time()``). Every
+``--verify-every``-th receipt (default 50; 1 verifies all) is verified with the
+``standardwebhooks`` library against the secret of its path, set beforehand with
+``POST /_control/secrets {"secrets": {"/ep/0": "whsec_...", ...}}``; a failure, or a
+path without a secret, counts in ``verify_failures``.
+
+``GET /_control/stats``: receipts, per-path counts, duplicates (same ``webhook-id`` on
+the same path), verified, verification failures, first and last receipt time.
+``GET /_control/receipts?since=N``: the receipts from the N-th on.
+``POST /_control/reset``: forget receipts and counts (secrets are kept).
+
+    python bench/standin_receiver.py --port 8300 [--verify-every 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+CONTROL = "/_control/"
+
+
+class Receiver:
+    def __init__(self, verify_every: int) -> None:
+        self.verify_every = max(verify_every, 1)
+        self.secrets: dict[str, Webhook] = {}
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        self.receipts: list[tuple[str, str, float]] = []
+        self.by_path: Counter[str] = Counter()
+        self.seen: set[tuple[str, str]] = set()
+        self.duplicates = 0
+        self.verified = 0
+        self.verify_failures = 0
+        self.failure_examples: list[str] = []
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        now = time.time()
+        path = request.path
+        webhook_id = request.headers.get("webhook-id", "")
+        self.receipts.append((webhook_id, path, now))
+        self.by_path[path] += 1
+        key = (webhook_id, path)
+        if key in self.seen:
+            self.duplicates += 1
+        self.seen.add(key)
+        if len(self.receipts) % self.verify_every == 0:
+            self.verify(path, body, request)
+        return web.Response(status=200)
+
+    def verify(self, path: str, body: bytes, request: web.Request) -> None:
+        webhook = self.secrets.get(path)
+        try:
+            if webhook is None:
+                raise WebhookVerificationError(f"no secret for {path}")
+            webhook.verify(body, dict(request.headers))
+        except WebhookVerificationError as exc:
+            self.verify_failures += 1
+            if len(self.failure_examples) < 5:
+                self.failure_examples.append(f"{path}: {exc}")
+            return
+        self.verified += 1
+
+    async def set_secrets(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for path, secret in body["secrets"].items():
+            self.secrets[path] = Webhook(secret)
+        return web.json_response({"secrets": len(self.secrets)})
+
+    async def stats(self, _: web.Request) -> web.Response:
+        times = [t for _, _, t in self.receipts]
+        answer: dict[str, Any] = {
+            "received": len(self.receipts),
+            "paths": len(self.by_path),
+            "by_path": dict(self.by_path),
+            "duplicates": self.duplicates,
+            "verified": self.verified,
+            "verify_failures": self.verify_failures,
+            "failure_examples": self.failure_examples,
+            "first_at": min(times) if times else None,
+            "last_at": max(times) if times else None,
+        }
+        return web.json_response(answer)
+
+    async def list_receipts(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.Response(text=json.dumps(self.receipts[since:]), content_type="application/json")
+
+    async def reset(self, _: web.Request) -> web.Response:
+        self.reset_counts()
+        return web.json_response({"ok": True})
+
+
+def make_app(receiver: Receiver) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.add_routes(
+        [
+            web.post(f"{CONTROL}secrets", receiver.set_secrets),
+            web.get(f"{CONTROL}stats", receiver.stats),
+            web.get(f"{CONTROL}receipts", receiver.list_receipts),
+            web.post(f"{CONTROL}reset", receiver.reset),
+            web.post("/{tail:.*}", receiver.hook),
+        ]
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--verify-every", type=int, default=50, help="verify every N-th receipt")
+    args = parser.parse_args()
+    web.run_app(
+        make_app(Receiver(args.verify_every)),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()
