@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import Process, cpu_seconds, rss_bytes, workspace
+from harness import Process, cpu_seconds, rss_bytes, save_results, workspace
 from latency import Stack, machine, stack, summary
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -414,12 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     }
     with workspace("compare") as log_dir:
         report.update(run(args, log_dir))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / "compare.md").write_text(text)
-    plot(report, args.out / "compare.png")
-    print(text)
+    save_results(args.out, "compare", report, markdown(report), lambda p: plot(report, p))
     return report
 
 

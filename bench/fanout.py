@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import signal
 import sys
@@ -45,6 +44,7 @@ from harness import (
     histogram_quantile,
     metric,
     rss_bytes,
+    save_results,
 )
 from scale import (
     create_connection,
@@ -438,11 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.quick and not args.no_wait:
         wait_until_quiet()
     report = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text(markdown(report))
-    plot(report, args.out / f"{args.name}.png")
-    print(markdown(report))
+    save_results(args.out, args.name, report, markdown(report), lambda p: plot(report, p))
     return report
 
 

@@ -8,6 +8,7 @@ aiohttp servers in their own processes, so they are not the bottleneck.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -237,3 +238,15 @@ def histogram_quantile(samples: Samples, name: str, q: float) -> float:
 def workspace(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"bh-bench-{prefix}-") as path:
         yield Path(path)
+
+
+def save_results(
+    out: Path, name: str, report: dict[str, Any], table: str, draw: Callable[[Path], None]
+) -> None:
+    """Write ``NAME.json`` (every number), ``NAME.md`` (the table) and ``NAME.png`` (via
+    ``draw``) under ``out``, and print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text(table)
+    draw(out / f"{name}.png")
+    print(table)

@@ -56,6 +56,7 @@ from harness import (
     histogram_quantile,
     metric,
     rss_bytes,
+    save_results,
     wait_for,
     workspace,
 )
@@ -772,12 +773,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if args.keep_logs:
                 shutil.copytree(log_dir, args.keep_logs, dirs_exist_ok=True)
                 print(f"logs kept in {args.keep_logs}", file=sys.stderr)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / "latency.md").write_text(text)
-    plot(values, report, args.out / "latency.png")
-    print(text)
+    save_results(args.out, "latency", report, markdown(report), lambda p: plot(values, report, p))
     return report
 
 
