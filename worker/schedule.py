@@ -162,20 +162,30 @@ def next_poll_at(
     poll_interval_s: float | None,
     rng: random.Random | None = None,
     observation: Observation | None = None,
+    due_at: float | None = None,
 ) -> float:
     """The next poll of a batch that answered normally.
 
-    An explicit ``poll_interval`` is kept exactly. Otherwise an ``observation`` gets the
+    An explicit ``poll_interval`` is kept exactly: counted from when this poll was due
+    (``due_at``), so the time a poll waits for its tick and takes to answer does not add
+    up, poll after poll; a poll made early (an inbound webhook) or so late that the next
+    one would be due already counts from ``now``. Otherwise an ``observation`` gets the
     adaptive policy and, without one, the age-based default applies; both get a little
     jitter so batches registered together do not stay in lockstep.
     """
     if poll_interval_s is not None:
-        return now + poll_interval_s
+        return fixed_next_poll_at(now, poll_interval_s, due_at)
     if observation is not None:
         return adaptive_next_poll_at(observation, rng=rng)
     interval_s = default_interval_s(now - created_at)
     jitter = (rng or random).uniform(-JITTER_FRACTION, JITTER_FRACTION) * interval_s
     return now + interval_s + jitter
+
+
+def fixed_next_poll_at(now: float, interval_s: float, due_at: float | None) -> float:
+    if due_at is not None and due_at <= now < due_at + interval_s:
+        return due_at + interval_s
+    return now + interval_s
 
 
 def next_poll_after_error_at(

@@ -124,6 +124,7 @@ def plan_snapshot(
             created_at=watch.created_at,
             poll_interval_s=watch.poll_interval_s,
             observation=observation(watch, snapshot, now),
+            due_at=watch.next_poll_at,
         )
     )
     event = None

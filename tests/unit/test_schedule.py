@@ -257,3 +257,40 @@ def test_explicit_poll_interval_wins_over_an_observation() -> None:
     )
 
     assert at == NOW + 17.0
+
+
+def polls_of_a_fixed_interval(interval_s: float, late_by_s: list[float]) -> list[float]:
+    """When each poll happens, if each starts ``late_by_s`` after it was due."""
+    due, polled = CREATED_AT, []
+    for late_s in late_by_s:
+        now = due + late_s
+        polled.append(now)
+        due = schedule.next_poll_at(
+            now=now, created_at=CREATED_AT, poll_interval_s=interval_s, due_at=due
+        )
+    return polled
+
+
+def test_a_fixed_interval_does_not_drift_when_every_poll_starts_late() -> None:
+    polled = polls_of_a_fixed_interval(1.0, [0.4] * 100)
+
+    assert polled[-1] - polled[0] == pytest.approx(99.0)
+
+
+def test_a_poll_later_than_its_interval_counts_the_next_from_now() -> None:
+    """A poll that fell a whole interval behind is not followed by a burst to catch up."""
+    at = schedule.next_poll_at(
+        now=NOW, created_at=CREATED_AT, poll_interval_s=1.0, due_at=NOW - 1.5
+    )
+
+    assert at == NOW + 1.0
+
+
+def test_an_early_poll_counts_the_next_from_now() -> None:
+    """An inbound webhook makes a batch due before its time: the next poll is a whole
+    interval after this one, not sooner."""
+    at = schedule.next_poll_at(
+        now=NOW, created_at=CREATED_AT, poll_interval_s=30.0, due_at=NOW + 20.0
+    )
+
+    assert at == NOW + 30.0
