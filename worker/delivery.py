@@ -1,7 +1,8 @@
 """Build, sign and POST one delivery attempt, and classify the answer.
 
-The only module that sends webhooks. It never follows redirects, gives each attempt a
-timeout, and turns the answer into an ``AttemptOutcome`` the store records.
+The only module that sends webhooks (``WebhookSender``, aiohttp directly). It never
+follows redirects, gives each attempt a timeout, and turns the answer into an
+``AttemptOutcome`` the store records.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 import aiohttp
 import httpx
 import structlog
+from aiohttp.abc import AbstractResolver
 
 from worker import backoff, signing
-from worker.destinations import check_url
+from worker.destinations import check_url, guarded_session
 from worker.errors import InputError
 from worker.store import DeliveryJob
 
@@ -91,61 +93,99 @@ def refused(job: DeliveryJob, reason: str, *, now: float) -> AttemptOutcome:
     return AttemptOutcome("failed", None, record, attempted=False)
 
 
-async def _read_excerpt(response: httpx.Response) -> bytes:
+DELIVERY_CONCURRENCY = 100  # attempts in flight per worker process, and its pool size
+KEEPALIVE_S = 5.0
+
+
+class WebhookSender:
+    """The one way webhooks leave a worker process: a shared aiohttp session (made on
+    first use, inside the event loop) that connects only to public addresses unless
+    ``allow_private``, never follows redirects, and has at most ``concurrency`` POSTs in
+    flight. Each attempt's timeout starts once it has its slot, so attempts queued behind
+    a large fan-out never time out against a healthy subscriber."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        concurrency: int = DELIVERY_CONCURRENCY,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self.allow_private = allow_private
+        self.concurrency = concurrency
+        self.resolver = resolver
+        self._slots = asyncio.Semaphore(concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = guarded_session(
+                limit=self.concurrency,
+                keepalive_s=KEEPALIVE_S,
+                allow_private=self.allow_private,
+                ssl_context=httpx.create_ssl_context(),
+                resolver=self.resolver,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def post(
+        self, url: str, headers: dict[str, str], body: bytes, timeout_s: float
+    ) -> Answer:
+        """POST once. ``timeout_s`` bounds the whole exchange, so a subscriber that
+        trickles its answer cannot hold the attempt any longer."""
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    status, answer_headers, head = await self._send(url, headers, body)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                return Answer(None, {}, elapsed_ms, failure_reason(exc))
+        latency_ms = (time.perf_counter() - started) * 1000
+        error: str | None = None
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+            if 300 <= status < 400:
+                error += " (redirects are not followed)"
+        return Answer(status, answer_headers, latency_ms, error, excerpt(head))
+
+    async def _send(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        async with self.session().post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            head = await _read_excerpt(response.content)
+            answer_headers = {k.lower(): v for k, v in response.headers.items()}
+            return response.status, answer_headers, head
+
+
+async def _read_excerpt(stream: aiohttp.StreamReader) -> bytes:
     """Read no more of the body than the excerpt keeps."""
     head = b""
-    async for chunk in response.aiter_bytes():
-        head += chunk
-        if len(head) >= RESPONSE_EXCERPT_BYTES:
+    while len(head) < RESPONSE_EXCERPT_BYTES:
+        chunk = await stream.read(RESPONSE_EXCERPT_BYTES - len(head))
+        if not chunk:
             break
+        head += chunk
     return head
 
 
-async def _send(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, timeout_s: float
-) -> tuple[httpx.Response, bytes]:
-    request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout_s)
-    response = await client.send(request, stream=True, follow_redirects=False)
-    try:
-        return response, await _read_excerpt(response)
-    finally:
-        await response.aclose()
-
-
 def failure_reason(exc: BaseException) -> str:
-    """What went wrong, for the attempt log. httpx-aiohttp reports every failure to
-    connect (refused, unresolvable, a private address) as ConnectTimeout, so the cause
-    decides what is a timeout."""
-    if isinstance(exc, TimeoutError | httpx.TimeoutException) and not isinstance(
-        exc.__cause__, aiohttp.ClientConnectorError
-    ):
+    """What went wrong, for the attempt log: 'timeout', or the error's kind and text."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"ConnectError: {exc}"[:MAX_ERROR_CHARS]
+    if isinstance(exc, TimeoutError):
         return "timeout"
-    name = "ConnectError" if isinstance(exc.__cause__, aiohttp.ClientConnectorError) else None
-    return f"{name or type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-
-
-async def post(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, timeout_s: float
-) -> Answer:
-    """POST once. ``timeout_s`` bounds the whole exchange, so a subscriber that trickles
-    its answer cannot hold the attempt (or the others sent beside it) any longer."""
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(timeout_s):
-            response, head = await _send(client, url, headers, body, timeout_s)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        return Answer(None, {}, (time.perf_counter() - started) * 1000, failure_reason(exc))
-    latency_ms = (time.perf_counter() - started) * 1000
-    error: str | None = None
-    if not 200 <= response.status_code < 300:
-        error = f"HTTP {response.status_code}"
-        if 300 <= response.status_code < 400:
-            error += " (redirects are not followed)"
-    return Answer(response.status_code, dict(response.headers), latency_ms, error, excerpt(head))
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
 async def attempt(
-    client: httpx.AsyncClient,
+    sender: WebhookSender,
     job: DeliveryJob,
     *,
     timeout_s: float,
@@ -166,7 +206,7 @@ async def attempt(
     body = job.body.encode()
     headers = signing.webhook_headers(endpoint.signing_secrets(now), job.event_id, int(now), body)
     headers["user-agent"] = USER_AGENT
-    answer = await post(client, endpoint.url, headers, body, timeout_s)
+    answer = await sender.post(endpoint.url, headers, body, timeout_s)
     outcome = classify(answer, attempt=job.round_attempts + 1, now=now, schedule_s=schedule_s)
     log.info(
         "webhook_attempted",

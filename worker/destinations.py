@@ -14,8 +14,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import ssl
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -123,3 +125,25 @@ def _addresses(host: str, *, resolve: bool) -> list[Address]:
     except OSError as exc:
         raise InputError(f"cannot resolve {host!r}") from exc
     return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+def guarded_session(
+    *,
+    limit: int,
+    keepalive_s: float,
+    allow_private: bool,
+    ssl_context: ssl.SSLContext,
+    resolver: AbstractResolver | None = None,
+) -> aiohttp.ClientSession:
+    """An aiohttp session (make it inside the event loop) whose connections go only to
+    public addresses, unless private destinations are allowed: names resolve through
+    ``PublicOnlyResolver`` (``resolver`` is the name service under it: aiohttp's own by
+    default) and every socket is opened by ``public_socket``."""
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        keepalive_timeout=keepalive_s,
+        ssl=ssl_context,
+        resolver=resolver if allow_private else PublicOnlyResolver(resolver),
+        socket_factory=None if allow_private else public_socket,
+    )
+    return aiohttp.ClientSession(connector=connector)

@@ -3,29 +3,29 @@
 claimed deliveries -> each endpoint's circuit breaker and throttle (shared in Redis; what
 they hold back is deferred, not attempted) -> ``delivery.attempt`` (concurrent, each
 bounded by the delivery timeout, so a slow endpoint holds up no other) ->
-``store.record_attempt`` -> the endpoint's health: open its circuit, or disable it and
-tell the tenant's other endpoints (``endpoint.disabled``).
+``store.record_attempts`` (what finished together, in one round trip) -> the endpoint's
+health: open its circuit, or disable it and tell the tenant's other endpoints
+(``endpoint.disabled``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 
-import httpx
 import structlog
 
 from worker import delivery, health, metrics
+from worker.concurrency import finished_in_batches
 from worker.settings import Settings
-from worker.store import DeliveryJob, Store
+from worker.store import AttemptDone, AttemptRecorded, DeliveryJob, Store
 
 log = structlog.get_logger()
 
 
-async def _deliver_one(
-    store: Store, client: httpx.AsyncClient, job: DeliveryJob, settings: Settings
-) -> delivery.AttemptOutcome:
+async def _attempt(
+    sender: delivery.WebhookSender, job: DeliveryJob, settings: Settings
+) -> tuple[DeliveryJob, delivery.AttemptOutcome]:
     structlog.contextvars.bind_contextvars(
         batch_id=job.batch_id,
         event_id=job.event_id,
@@ -34,32 +34,56 @@ async def _deliver_one(
         attempt=job.round_attempts + 1,
     )
     outcome = await delivery.attempt(
-        client,
+        sender,
         job,
         timeout_s=settings.delivery_timeout_s,
         schedule_s=settings.retry_delays_s,
         allow_private=settings.allow_private_destinations,
     )
-    recorded = store.record_attempt(
-        job.delivery_id,
-        outcome.record,
-        outcome=outcome.outcome,
-        next_attempt_at=outcome.next_attempt_at,
-        attempted=outcome.attempted,
+    return job, outcome
+
+
+def record_attempts(
+    store: Store, done: list[tuple[DeliveryJob, delivery.AttemptOutcome]], settings: Settings
+) -> None:
+    """Record finished attempts in one round trip, then act on each endpoint's health."""
+    recorded = store.record_attempts(
+        [
+            AttemptDone(
+                delivery_id=job.delivery_id,
+                record=outcome.record,
+                outcome=outcome.outcome,
+                next_attempt_at=outcome.next_attempt_at,
+                attempted=outcome.attempted,
+            )
+            for job, outcome in done
+        ]
     )
     now = time.time()
-    if outcome.disable_endpoint:
-        disable(store, job, "410 Gone", now=now)
-    elif outcome.attempted and outcome.outcome != "succeeded":
-        cooldown_s = health.cooldown_s(recorded.failures, circuit_policy(settings))
-        if cooldown_s is not None:
-            store.open_circuit(job.endpoint_id, until=now + cooldown_s)
-            log.warning("circuit_opened", failures=recorded.failures, cooldown_s=cooldown_s)
-        if recorded.failing_since is not None and health.should_disable(
-            recorded.failing_since, now=now, disable_after_s=settings.endpoint_disable_after_s
-        ):
-            disable(store, job, health.disabled_reason(recorded.failing_since, now), now=now)
-    return outcome
+    for (job, outcome), after in zip(done, recorded, strict=True):
+        if outcome.disable_endpoint:
+            disable(store, job, "410 Gone", now=now)
+        elif outcome.attempted and outcome.outcome != "succeeded":
+            _judge_failure(store, job, after, settings, now)
+
+
+def _judge_failure(
+    store: Store, job: DeliveryJob, after: AttemptRecorded, settings: Settings, now: float
+) -> None:
+    """After a failed attempt: open the endpoint's circuit, or disable it."""
+    cooldown_s = health.cooldown_s(after.failures, circuit_policy(settings))
+    if cooldown_s is not None:
+        store.open_circuit(job.endpoint_id, until=now + cooldown_s)
+        log.warning(
+            "circuit_opened",
+            endpoint_id=job.endpoint_id,
+            failures=after.failures,
+            cooldown_s=cooldown_s,
+        )
+    if after.failing_since is not None and health.should_disable(
+        after.failing_since, now=now, disable_after_s=settings.endpoint_disable_after_s
+    ):
+        disable(store, job, health.disabled_reason(after.failing_since, now), now=now)
 
 
 def circuit_policy(settings: Settings) -> health.CircuitPolicy:
@@ -75,7 +99,7 @@ def disable(store: Store, job: DeliveryJob, reason: str, *, now: float) -> None:
     ``endpoint.disabled`` to the tenant's other endpoints that subscribe to it."""
     if job.endpoint is None or not store.disable_endpoint_once(job.endpoint_id, reason, now=now):
         return
-    log.warning("endpoint_disabled", reason=reason)
+    log.warning("endpoint_disabled", endpoint_id=job.endpoint_id, reason=reason)
     others = store.list_endpoints(job.endpoint.tenant)
     event = health.disabled_event(job.endpoint, reason, others, now)
     if event is not None:
@@ -110,13 +134,17 @@ def admitted(store: Store, jobs: list[DeliveryJob], settings: Settings) -> list[
 
 
 async def deliver_many(
-    store: Store, client: httpx.AsyncClient, delivery_ids: list[str], settings: Settings
+    store: Store, sender: delivery.WebhookSender, delivery_ids: list[str], settings: Settings
 ) -> list[str]:
-    """One attempt for each pending delivery given; returns each outcome."""
+    """One attempt for each pending delivery given, each recorded as soon as it (and
+    whatever finished with it) is done; returns each outcome."""
     jobs = [j for j in store.load_delivery_jobs(delivery_ids) if j.state == "pending"]
     jobs = admitted(store, jobs, settings)
+    outcomes: list[delivery.AttemptOutcome] = []
     # Each attempt runs in its own task, so its bound log context stays its own.
-    outcomes = await asyncio.gather(*(_deliver_one(store, client, j, settings) for j in jobs))
+    async for done in finished_in_batches(_attempt(sender, j, settings) for j in jobs):
+        record_attempts(store, done, settings)
+        outcomes += [outcome for _, outcome in done]
     store.observe(
         metrics.ATTEMPT_LATENCY,
         (o.record["latency_ms"] / 1000 for o in outcomes if o.attempted),

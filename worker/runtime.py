@@ -17,31 +17,30 @@ import httpx
 from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport
 
-from worker.destinations import PublicOnlyResolver, public_socket
+from worker.delivery import WebhookSender
+from worker.destinations import guarded_session
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
 T = TypeVar("T")
-DELIVERY_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+KEEPALIVE_S = 5.0
 
 
 def http_client(
     limits: httpx.Limits, *, allow_private: bool, resolver: AbstractResolver | None = None
 ) -> httpx.AsyncClient:
-    """An httpx client on aiohttp (the fast path) that never follows redirects; unless
-    private destinations are allowed, names resolve through ``PublicOnlyResolver``
-    (``resolver`` is the name service under it: aiohttp's own by default) and every
-    socket is opened by ``public_socket``, so only public addresses are connected to."""
+    """An httpx client on aiohttp (the fast path) that never follows redirects and, unless
+    private destinations are allowed, connects only to public addresses
+    (``guarded_session``)."""
 
     def session() -> aiohttp.ClientSession:  # made on first request, inside the loop
-        connector = aiohttp.TCPConnector(
+        return guarded_session(
             limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
-            resolver=resolver if allow_private else PublicOnlyResolver(resolver),
-            socket_factory=None if allow_private else public_socket,
+            keepalive_s=limits.keepalive_expiry or KEEPALIVE_S,
+            allow_private=allow_private,
+            ssl_context=httpx.create_ssl_context(),
+            resolver=resolver,
         )
-        return aiohttp.ClientSession(connector=connector)
 
     return httpx.AsyncClient(
         transport=AiohttpTransport(limits=limits, client=session), follow_redirects=False
@@ -54,7 +53,7 @@ class Runtime:
     store: Store
     runner: asyncio.Runner = field(default_factory=asyncio.Runner)
     _poll_client: httpx.AsyncClient | None = None
-    _delivery_client: httpx.AsyncClient | None = None
+    _sender: WebhookSender | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
@@ -73,12 +72,11 @@ class Runtime:
         return self._poll_client
 
     @property
-    def delivery_client(self) -> httpx.AsyncClient:
-        if self._delivery_client is None:
-            self._delivery_client = http_client(
-                DELIVERY_LIMITS, allow_private=self.settings.allow_private_destinations
-            )
-        return self._delivery_client
+    def sender(self) -> WebhookSender:
+        """Webhook POSTs: aiohttp directly, at most ``DELIVERY_CONCURRENCY`` in flight."""
+        if self._sender is None:
+            self._sender = WebhookSender(allow_private=self.settings.allow_private_destinations)
+        return self._sender
 
 
 _runtime: tuple[int, Runtime] | None = None

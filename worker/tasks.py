@@ -16,6 +16,7 @@ import structlog
 
 from worker import keys
 from worker.celery_app import app
+from worker.delivery import DELIVERY_CONCURRENCY
 from worker.discovery import discover
 from worker.outbox import deliver_many
 from worker.poller import PollLimits, poll_chunk
@@ -24,7 +25,7 @@ from worker.settings import Settings
 
 log = structlog.get_logger()
 
-DELIVERY_CHUNK = 50
+DELIVERY_CHUNK = DELIVERY_CONCURRENCY  # one deliver task fills the sender
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -80,7 +81,7 @@ def poll_limits(settings: Settings) -> PollLimits:
 async def _first_attempts(rt: Runtime, created: dict[str, list[str]]) -> int:
     delivery_ids = [d for ids in created.values() for d in ids]
     if delivery_ids:
-        await deliver_many(rt.store, rt.delivery_client, delivery_ids, rt.settings)
+        await deliver_many(rt.store, rt.sender, delivery_ids, rt.settings)
     return len(delivery_ids)
 
 
@@ -118,7 +119,7 @@ def discover_batches(connection_id: str) -> int:
 def deliver(delivery_ids: list[str]) -> list[str]:
     structlog.contextvars.clear_contextvars()
     rt = runtime()
-    return rt.run(deliver_many(rt.store, rt.delivery_client, delivery_ids, rt.settings))
+    return rt.run(deliver_many(rt.store, rt.sender, delivery_ids, rt.settings))
 
 
 @app.task(name="batchhook.recover_endpoint")

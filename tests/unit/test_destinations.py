@@ -11,7 +11,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.support.http_server import Answer, LoopbackServer, Request
-from worker.delivery import post
+from worker.delivery import WebhookSender
 from worker.destinations import (
     PRIVATE_REFUSED,
     PublicOnlyResolver,
@@ -20,7 +20,7 @@ from worker.destinations import (
     public_socket,
 )
 from worker.errors import InputError
-from worker.runtime import DELIVERY_LIMITS, http_client
+from worker.runtime import http_client
 
 REFUSED = [
     "127.0.0.1",
@@ -132,12 +132,14 @@ class ResolvesEverythingTo(AbstractResolver):
 
 
 def send_once(url: str, *, allow_private: bool, dns: AbstractResolver | None) -> str | None:
-    """One webhook POST through the client the worker uses; returns the attempt's error."""
+    """One webhook POST through the sender the worker uses; returns the attempt's error."""
 
     async def attempt() -> str | None:
-        client = http_client(DELIVERY_LIMITS, allow_private=allow_private, resolver=dns)
-        async with client:
-            answer = await post(client, url, {"content-type": "application/json"}, b"{}", 5.0)
+        sender = WebhookSender(allow_private=allow_private, resolver=dns)
+        try:
+            answer = await sender.post(url, {"content-type": "application/json"}, b"{}", 5.0)
+        finally:
+            await sender.aclose()
         return answer.error
 
     return asyncio.run(attempt())

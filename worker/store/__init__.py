@@ -11,7 +11,7 @@ import redis
 
 from worker.settings import Settings
 from worker.store.accounts import AccountsMixin, new_id
-from worker.store.events import DeliveryJob, EventsMixin
+from worker.store.events import AttemptDone, AttemptRecorded, DeliveryJob, EventsMixin
 from worker.store.limits import Allowance, LimitsMixin
 from worker.store.metrics import Backlog, Histogram, MetricsMixin
 from worker.store.tokens import TokenInfo, TokensMixin
@@ -20,6 +20,8 @@ from worker.vault import Vault
 
 __all__ = [
     "Allowance",
+    "AttemptDone",
+    "AttemptRecorded",
     "Backlog",
     "DeliveryJob",
     "Histogram",

@@ -29,6 +29,17 @@ class DeliveryJob:
 
 
 @dataclass(frozen=True)
+class AttemptDone:
+    """One attempt to record: what happened, and when the delivery is due again."""
+
+    delivery_id: str
+    record: dict[str, Any]
+    outcome: str  # 'succeeded', 'retry' or 'failed'
+    next_attempt_at: float | None
+    attempted: bool
+
+
+@dataclass(frozen=True)
 class AttemptRecorded:
     """The endpoint's run of failures after an attempt (0 and None once it succeeds)."""
 
@@ -148,30 +159,24 @@ class EventsMixin(SubscribersMixin):
             )
         return jobs
 
-    def record_attempt(
-        self,
-        did: str,
-        attempt: dict[str, Any],
-        *,
-        outcome: str,
-        next_attempt_at: float | None,
-        attempted: bool = True,
-    ) -> AttemptRecorded:
-        """Record the attempt; ``attempted`` is False for one refused without a request."""
-        _, failures, failing_since = self._record_attempt(
-            args=[
-                self.prefix,
-                did,
-                dumps(attempt),
-                outcome,
-                next_attempt_at if next_attempt_at is not None else "",
-                time.time(),
-                int(attempted),
-                self.retention_s,
-                keys.FAILING_KEPT,
-            ]
-        )
-        return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+    def record_attempts(self, attempts: list[AttemptDone]) -> list[AttemptRecorded]:
+        """Record attempts in one round trip (``attempted`` is False for one refused
+        without a request); returns the endpoint's run of failures after each."""
+        pipe = self.redis.pipeline(transaction=False)
+        now = time.time()
+        for done in attempts:
+            next_at = done.next_attempt_at if done.next_attempt_at is not None else ""
+            self._record_attempt(
+                args=[
+                    self.prefix, done.delivery_id, dumps(done.record), done.outcome, next_at,
+                    now, int(done.attempted), self.retention_s, keys.FAILING_KEPT,
+                ],
+                client=pipe,
+            )  # fmt: skip
+        return [
+            AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+            for _, failures, failing_since in pipe.execute()
+        ]
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
         return [
