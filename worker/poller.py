@@ -1,10 +1,11 @@
-"""Poll one chunk of claimed batches concurrently and record every result at once.
+"""Poll one chunk of claimed batches concurrently and record the results in pipelines.
 
 claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in Redis;
 what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
--> ``transitions`` (pure) -> ``store.record_polls`` (one pipeline of Lua calls) ->
-delivery ids of the events created, for their first attempt. A 429 pauses every poll
-of its connection until the provider's ``Retry-After``, not just the batch that got it.
+-> ``transitions`` (pure) -> ``store.record_polls`` (one pipeline of Lua calls: changes
+as their answers arrive, the unchanged at the end) -> delivery ids of the events
+created, for their first attempt at once. A 429 pauses every poll of its connection
+until the provider's ``Retry-After``, not just the batch that got it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import structlog
 
 from worker import metrics
+from worker.concurrency import finished_in_batches
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import retrieve
@@ -179,10 +182,22 @@ def _pause_rate_limited(
             log.warning("connection_rate_limited", connection_id=cid, paused_for_s=until - now)
 
 
+Created = dict[str, list[str]]  # delivery ids created, per watch id
+
+
 async def poll_chunk(
-    store: Store, client: httpx.AsyncClient, watch_ids: list[str], limits: PollLimits
-) -> dict[str, list[str]]:
-    """Poll the given watches; returns the created delivery ids per watch id."""
+    store: Store,
+    client: httpx.AsyncClient,
+    watch_ids: list[str],
+    limits: PollLimits,
+    on_created: Callable[[Created], None] = lambda created: None,
+) -> Created:
+    """Poll the given watches; returns the created delivery ids per watch id.
+
+    A status change is recorded as soon as its answer arrives (with whatever changed
+    alongside it, in one round trip) and its deliveries are handed to ``on_created`` at
+    once, so a change waits for no other batch's answer; the unchanged are recorded
+    together at the end."""
     watches = [w for w in store.watches_by_id(watch_ids) if w.watching]
     conns = store.connections_by_id({w.connection_id for w in watches})
     budget = _within_budget(store, watches, limits, time.time())
@@ -190,20 +205,49 @@ async def poll_chunk(
     store.observe(metrics.SCHEDULE_LAG, schedule_lags(watches, time.time()))
     semaphore = asyncio.Semaphore(limits.concurrency)
 
-    async def one(watch: Watch) -> Result:
+    async def one(watch: Watch) -> tuple[Watch, Result]:
         conn = conns.get(watch.connection_id)
         if conn is None:
-            return _missing_connection(watch)
-        return await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
+            return watch, _missing_connection(watch)
+        return watch, await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
 
-    results = list(await asyncio.gather(*(one(w) for w in watches)))
+    answered: list[tuple[Watch, Result]] = []
+    records: list[PollRecord] = []
+    created: Created = {}
+    endpoints = EndpointsCache(store)
+    async for done in finished_in_batches(one(w) for w in watches):
+        answered += done
+        changes = [(w, r) for w, r in done if _creates_event(w, r)]
+        if changes:
+            recorded, new = record_results(
+                store, *_unzip(changes), conns, time.time(), limits.not_found_grace_s, endpoints
+            )
+            records += recorded
+            created.update(new)
+            on_created(new)
     now = time.time()
-    _pause_rate_limited(store, watches, results, limits, now)
-    records, created = record_results(
-        store, watches, results, conns, now, not_found_grace_s=limits.not_found_grace_s
-    )
+    rest = [(w, r) for w, r in answered if not _creates_event(w, r)]
+    records += record_results(store, *_unzip(rest), conns, now, limits.not_found_grace_s)[0]
+    _pause_rate_limited(store, *_unzip(answered), limits, now)
     _queue_behind(store, records, budget.not_before)
     return created
+
+
+def _unzip(pairs: list[tuple[Watch, Result]]) -> tuple[list[Watch], list[Result]]:
+    return [w for w, _ in pairs], [r for _, r in pairs]
+
+
+class EndpointsCache:
+    """Each tenant's endpoints, read from the store once per chunk."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.by_tenant: dict[str, list[Endpoint]] = {}
+
+    def of(self, tenants: set[str]) -> dict[str, list[Endpoint]]:
+        for tenant in tenants - self.by_tenant.keys():
+            self.by_tenant[tenant] = self.store.list_endpoints(tenant)
+        return {t: self.by_tenant[t] for t in tenants}
 
 
 def record_results(
@@ -212,15 +256,17 @@ def record_results(
     results: list[Result],
     conns: dict[str, Connection],
     now: float,
-    *,
     not_found_grace_s: float = 0.0,
-) -> tuple[list[PollRecord], dict[str, list[str]]]:
+    endpoints: EndpointsCache | None = None,
+) -> tuple[list[PollRecord], Created]:
     """Record what each watch's poll found in one round trip; returns the records and
     the delivery ids created per watch id."""
+    if not watches:
+        return [], {}
     tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
-    endpoints = {t: store.list_endpoints(t) for t in tenants}
+    subscribers = (endpoints or EndpointsCache(store)).of(tenants)
     records = [
-        _plan(w, r, conns, endpoints, now, not_found_grace_s)
+        _plan(w, r, conns, subscribers, now, not_found_grace_s)
         for w, r in zip(watches, results, strict=True)
     ]
     outcomes = store.record_polls(records)

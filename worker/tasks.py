@@ -2,14 +2,16 @@
 
 ``tick`` (sent by beat every second) claims due polls, due deliveries and due account
 discoveries atomically and fans them out in chunks, and forgets watches whose retention
-ran out; ``poll_batches`` polls a chunk and
-makes each new event's first attempt at once; ``discover_batches`` lists a watch_all
-connection's batches (see ``discovery``); ``deliver`` makes one attempt per claimed
-delivery; ``recover_endpoint`` resends an endpoint's failed deliveries of a window.
+ran out; ``poll_batches`` polls a chunk and makes each new event's first attempts as soon
+as its change is recorded (past ``INLINE_FIRST_ATTEMPTS``, in ``deliver`` tasks);
+``discover_batches`` lists a watch_all connection's batches (see ``discovery``);
+``deliver`` makes one attempt per claimed delivery; ``recover_endpoint`` resends an
+endpoint's failed deliveries of a window.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -26,6 +28,7 @@ from worker.settings import Settings
 log = structlog.get_logger()
 
 DELIVERY_CHUNK = DELIVERY_CONCURRENCY  # one deliver task fills the sender
+INLINE_FIRST_ATTEMPTS = 500  # at 100 in flight, 50 s even if every one times out
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -78,16 +81,43 @@ def poll_limits(settings: Settings) -> PollLimits:
     )
 
 
-async def _first_attempts(rt: Runtime, created: dict[str, list[str]]) -> int:
-    delivery_ids = [d for ids in created.values() for d in ids]
-    if delivery_ids:
-        await deliver_many(rt.store, rt.sender, delivery_ids, rt.settings)
-    return len(delivery_ids)
+class FirstAttempts:
+    """New events' first attempts, started as their poll is recorded. Up to
+    ``INLINE_FIRST_ATTEMPTS`` per task are made here, at once; the rest of a large
+    fan-out goes to ``deliver`` tasks, so every worker process shares it and none holds
+    deliveries past their lease."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.inline: list[asyncio.Task[list[str]]] = []
+        self.started = 0
+
+    def start(self, created: dict[str, list[str]]) -> None:
+        delivery_ids = [d for ids in created.values() for d in ids]
+        room = max(0, INLINE_FIRST_ATTEMPTS - self.started)
+        here, elsewhere = delivery_ids[:room], delivery_ids[room:]
+        if here:
+            rt = self.rt
+            self.inline.append(
+                asyncio.create_task(deliver_many(rt.store, rt.sender, here, rt.settings))
+            )
+        for chunk in chunks(elsewhere, DELIVERY_CHUNK):
+            deliver.delay(chunk)
+        self.started += len(delivery_ids)
+
+    async def finish(self) -> int:
+        await asyncio.gather(*self.inline)
+        return self.started
 
 
 async def _poll_then_deliver(rt: Runtime, watch_ids: list[str]) -> int:
-    created = await poll_chunk(rt.store, rt.poll_client, watch_ids, poll_limits(rt.settings))
-    return await _first_attempts(rt, created)
+    first = FirstAttempts(rt)
+    limits = poll_limits(rt.settings)
+    try:
+        await poll_chunk(rt.store, rt.poll_client, watch_ids, limits, on_created=first.start)
+    finally:  # what was recorded is attempted, even if a later part of the chunk failed
+        started = await first.finish()
+    return started
 
 
 async def _discover_then_deliver(rt: Runtime, connection_id: str) -> int:
@@ -98,7 +128,9 @@ async def _discover_then_deliver(rt: Runtime, connection_id: str) -> int:
         poll_limits(rt.settings),
         rt.settings.discovery_interval_s,
     )
-    return await _first_attempts(rt, outcome.deliveries)
+    first = FirstAttempts(rt)
+    first.start(outcome.deliveries)
+    return await first.finish()
 
 
 @app.task(name="batchhook.poll_batches")

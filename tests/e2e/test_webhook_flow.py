@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from tests.e2e.flows import connect, events_of, new_batch_id, subscribe, watch
+from tests.e2e.stack import Stack
 from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
+from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
 PROVIDER_SETUPS = {
@@ -188,3 +190,27 @@ def test_provider_rate_limits_are_retried_without_an_event(
         assert len(stub.requests_for(batch_id)) >= 2
         assert [e["type"] for e in events_of(api, batch_id)] == ["batch.completed"]
         assert json.loads(hook.body)["data"]["previous_status"] is None
+
+
+def test_a_change_is_delivered_without_waiting_for_a_slow_batch_polled_beside_it(
+    own_stack: tuple[Stack, RedisServer], receiver: Receiver
+) -> None:
+    stack, _ = own_stack
+    stack.start_web()
+    stack.start_worker()
+    with ProviderStub("openai", api_key="sk-beside") as stub, stack.client() as api:
+        conn = connect(api, stub)
+        subscribe(api, receiver)
+        slow, changed = new_batch_id(), new_batch_id()
+        stub.set_batch(slow, "in_progress")
+        stub.answer_slowly(slow, 3.0)
+        stub.set_batch(changed, "completed")
+        watch(api, slow, conn["id"])
+        watch(api, changed, conn["id"])
+        stack.start_beat()  # its first tick claims both: one chunk, polled together
+
+        [hook] = receiver.wait_for(1)
+
+        assert hook.json["data"]["id"] == changed
+        [slow_retrieve] = stub.requests_for(slow)
+        assert hook.received_at - slow_retrieve.received_at < 3.0, "waited for the slow answer"

@@ -135,6 +135,7 @@ class ProviderStub(LoopbackService):
         self.base_url = self._server.url + self.spec.root
         self.chaos: Chaos | None = None  # random faults on retrieve calls, see _faulty
         self.hang_s = 3.0  # how long a "timeout" fault keeps the caller waiting
+        self._slow_s: dict[str, float] = {}
 
     # --- what a test sets up -------------------------------------------------------------
 
@@ -163,6 +164,11 @@ class ProviderStub(LoopbackService):
         answer = self.error_body(code) if body is None else body
         with self._lock:
             self._failures[batch_id].append(_Failure(code, answer, headers or {}, times))
+
+    def answer_slowly(self, batch_id: str, delay_s: float) -> None:
+        """Every retrieve of the batch answers (normally) this much later."""
+        with self._lock:
+            self._slow_s[batch_id] = delay_s
 
     def requests_for(self, batch_id: str) -> list[Request]:
         with self._lock:
@@ -204,7 +210,7 @@ class ProviderStub(LoopbackService):
             return replace(json_answer(200, batch), delay_s=self.chaos.slow_delay_s())
         if batch is None:
             return json_answer(404, self.error_body(404, f"No such batch: {batch_id}"))
-        return json_answer(200, batch)
+        return replace(json_answer(200, batch), delay_s=self._slow_s.get(batch_id, 0.0))
 
     def _faulty(self, fault: str, batch_id: str) -> Answer:
         """A failed retrieve: 429 with Retry-After, 500, a hang past the caller's timeout,

@@ -35,6 +35,7 @@ class Received:
     verify_error: str | None
     unwrapped_type: str | None
     delivered: bool = False  # answered 2xx before the sender's timeout
+    received_at: float = 0.0  # wall clock, to set beside the provider stand-in's requests
 
 
 @functools.cache
@@ -132,6 +133,7 @@ class Receiver(LoopbackService):
             body=request.body,
             json=parsed,
             at=time.monotonic(),
+            received_at=request.received_at,
             verified=error is None,
             verify_error=error,
             unwrapped_type=unwrapped_type,
