@@ -15,14 +15,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import httpx
 import structlog
 
 from worker import keys
 from worker.errors import ProviderError
 from worker.models import Connection, Snapshot, Watch
 from worker.poller import PollLimits, record_results
-from worker.providers import list_batches
+from worker.providers import PollClient, list_batches
 from worker.store import Store
 
 log = structlog.get_logger()
@@ -43,7 +42,7 @@ class DiscoveryOutcome:
 
 async def discover(
     store: Store,
-    client: httpx.AsyncClient,
+    client: PollClient,
     connection_id: str,
     limits: PollLimits,
     interval_s: float,
@@ -71,7 +70,7 @@ async def discover(
 
 
 async def _list_recent(
-    store: Store, client: httpx.AsyncClient, conn: Connection, limits: PollLimits
+    store: Store, client: PollClient, conn: Connection, limits: PollLimits
 ) -> list[Snapshot]:
     """The newest pages, until a page holds nothing new or unfinished."""
     snapshots: list[Snapshot] = []

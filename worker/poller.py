@@ -18,14 +18,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
 import structlog
 
 from worker import metrics
 from worker.concurrency import finished_in_batches
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
-from worker.providers import retrieve
+from worker.providers import PollClient, retrieve
 from worker.store import Allowance, Store
 from worker.transitions import changes_status, plan_error, plan_snapshot
 
@@ -35,7 +34,7 @@ Result = Snapshot | ProviderError
 
 
 async def _poll_one(
-    client: httpx.AsyncClient,
+    client: PollClient,
     semaphore: asyncio.Semaphore,
     conn: Connection,
     watch: Watch,
@@ -187,7 +186,7 @@ Created = dict[str, list[str]]  # delivery ids created, per watch id
 
 async def poll_chunk(
     store: Store,
-    client: httpx.AsyncClient,
+    client: PollClient,
     watch_ids: list[str],
     limits: PollLimits,
     on_created: Callable[[Created], None] = lambda created: None,

@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 import httpx
-from aiohttp.abc import AbstractResolver
-from httpx_aiohttp import AiohttpTransport
 
 from worker.delivery import WebhookSender
 from worker.destinations import guarded_session
@@ -26,48 +24,28 @@ T = TypeVar("T")
 KEEPALIVE_S = 5.0
 
 
-def http_client(
-    limits: httpx.Limits, *, allow_private: bool, resolver: AbstractResolver | None = None
-) -> httpx.AsyncClient:
-    """An httpx client on aiohttp (the fast path) that never follows redirects and, unless
-    private destinations are allowed, connects only to public addresses
-    (``guarded_session``)."""
-
-    def session() -> aiohttp.ClientSession:  # made on first request, inside the loop
-        return guarded_session(
-            limit=limits.max_connections or 0,
-            keepalive_s=limits.keepalive_expiry or KEEPALIVE_S,
-            allow_private=allow_private,
-            ssl_context=httpx.create_ssl_context(),
-            resolver=resolver,
-        )
-
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits, client=session), follow_redirects=False
-    )
-
-
 @dataclass
 class Runtime:
     settings: Settings
     store: Store
     runner: asyncio.Runner = field(default_factory=asyncio.Runner)
-    _poll_client: httpx.AsyncClient | None = None
+    _poll_client: aiohttp.ClientSession | None = None
     _sender: WebhookSender | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
     @property
-    def poll_client(self) -> httpx.AsyncClient:
-        """Provider calls: pooled keep-alive connections through aiohttp (fast path)."""
-        if self._poll_client is None:
-            limits = httpx.Limits(
-                max_connections=self.settings.poll_concurrency,
-                max_keepalive_connections=self.settings.poll_concurrency,
-            )
-            self._poll_client = http_client(
-                limits, allow_private=self.settings.allow_private_destinations
+    def poll_client(self) -> aiohttp.ClientSession:
+        """Provider calls: aiohttp directly (no httpx layers: the poll path's CPU is
+        mostly HTTP), pooled keep-alive connections, public addresses only unless
+        private destinations are allowed. Made on first use, inside the event loop."""
+        if self._poll_client is None or self._poll_client.closed:
+            self._poll_client = guarded_session(
+                limit=self.settings.poll_concurrency,
+                keepalive_s=KEEPALIVE_S,
+                allow_private=self.settings.allow_private_destinations,
+                ssl_context=httpx.create_ssl_context(),
             )
         return self._poll_client
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 
-import httpx
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -16,11 +16,13 @@ from worker.destinations import (
     PRIVATE_REFUSED,
     PublicOnlyResolver,
     check_url,
+    guarded_session,
     is_public,
     public_socket,
 )
-from worker.errors import InputError
-from worker.runtime import http_client
+from worker.errors import InputError, ProviderUnavailable
+from worker.models import Connection
+from worker.providers import retrieve
 
 REFUSED = [
     "127.0.0.1",
@@ -175,20 +177,39 @@ def test_a_public_answer_passes_the_resolver() -> None:
     assert answer["host"] == "8.8.8.8" and answer["port"] == 443
 
 
-def test_the_poll_client_refuses_private_addresses_too() -> None:
-    """Provider calls go through the same resolver: a base_url host that rebinds is refused."""
+def poll_once(base_url: str, resolver: AbstractResolver | None = None) -> None:
+    """One retrieve through the session the worker polls with (private addresses refused)."""
+    conn = Connection(
+        id="conn_1",
+        tenant="acme",
+        provider="openai",
+        base_url=base_url,
+        api_key="sk-test-key",
+        headers={},
+        params=None,
+        created_at=0.0,
+    )
 
     async def get() -> None:
-        client = http_client(
-            httpx.Limits(max_connections=5),
+        session = guarded_session(
+            limit=5,
+            keepalive_s=5.0,
             allow_private=False,
-            resolver=ResolvesEverythingTo("10.0.0.1"),
+            ssl_context=ssl.create_default_context(),
+            resolver=resolver,
         )
-        async with client:
-            await client.get("http://api.example.com/v1/batches/batch_1", timeout=5)
+        async with session:
+            await retrieve(session, conn, "batch_1", timeout_s=5)
 
-    with pytest.raises(httpx.TransportError, match=PRIVATE_REFUSED):
-        asyncio.run(get())
+    asyncio.run(get())
+
+
+def test_the_poll_client_refuses_private_addresses_too() -> None:
+    """Provider calls go through the same resolver: a base_url host that rebinds is refused."""
+    with pytest.raises(ProviderUnavailable) as refused:
+        poll_once("http://api.example.com/v1", ResolvesEverythingTo("10.0.0.1"))
+
+    assert PRIVATE_REFUSED in str(refused.value.__cause__)
 
 
 def test_a_mixed_answer_keeps_only_its_public_addresses() -> None:
@@ -218,15 +239,12 @@ def test_an_ip_literal_is_refused_on_connect_not_only_at_registration(
     """aiohttp asks no resolver about IP literals; the socket factory still refuses them,
     on the poll client too, which does not re-check a connection's stored base_url."""
 
-    async def get(port: int) -> None:
-        async with http_client(httpx.Limits(max_connections=5), allow_private=False) as client:
-            await client.get(f"http://{literal}:{port}/v1/batches/batch_1", timeout=5)
-
     with socket.socket(family, socket.SOCK_STREAM) as listener:
         listener.bind((listen_on, 0))
         listener.listen()
-        with pytest.raises(httpx.TransportError, match=PRIVATE_REFUSED):
-            asyncio.run(get(listener.getsockname()[1]))
+        with pytest.raises(ProviderUnavailable) as refused:
+            poll_once(f"http://{literal}:{listener.getsockname()[1]}/v1")
+        assert PRIVATE_REFUSED in str(refused.value.__cause__)
         listener.setblocking(False)
         with pytest.raises(BlockingIOError):  # no connection was ever opened to it
             listener.accept()

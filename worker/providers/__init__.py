@@ -13,6 +13,11 @@ reads one page of an account's batches (for discovering them).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
 import httpx
 
 from worker.errors import InputError, ProviderUnavailable
@@ -37,6 +42,7 @@ REGISTRY: dict[str, Provider] = {
 __all__ = [
     "REGISTRY",
     "BatchPage",
+    "PollClient",
     "Provider",
     "RetrieveRequest",
     "get_provider",
@@ -56,38 +62,67 @@ def unknown_provider_message(name: str) -> str:
     return f"unknown provider {name!r}; known: {', '.join(sorted(REGISTRY))}"
 
 
+# The poll path's session (aiohttp directly, see ``runtime``), or an httpx client.
+PollClient = aiohttp.ClientSession | httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+async def _fetch(client: PollClient, request: RetrieveRequest, timeout_s: float) -> RawAnswer:
+    if isinstance(client, httpx.AsyncClient):
+        response = await client.get(
+            request.url, headers=request.headers, timeout=timeout_s, follow_redirects=False
+        )
+        return RawAnswer(response.status_code, response.headers, response.content)
+    async with asyncio.timeout(timeout_s):
+        async with client.get(
+            request.url, headers=request.headers, allow_redirects=False
+        ) as answer:
+            return RawAnswer(answer.status, answer.headers, await answer.read())
+
+
 async def _get(
-    client: httpx.AsyncClient,
+    client: PollClient,
     provider: Provider,
     request: RetrieveRequest,
     *,
     batch_id: str,
     timeout_s: float,
-) -> httpx.Response:
+) -> RawAnswer:
     try:
-        return await client.get(
-            request.url, headers=request.headers, timeout=timeout_s, follow_redirects=False
-        )
-    except httpx.HTTPError as exc:
+        return await _fetch(client, request, timeout_s)
+    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ProviderUnavailable(
-            f"{type(exc).__name__} calling {provider.name}", batch_id=batch_id
+            f"{_kind(exc)} calling {provider.name}", batch_id=batch_id
         ) from exc
 
 
+def _kind(exc: BaseException) -> str:
+    """The failure's kind, named as httpx names it whichever client failed."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError"
+    if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.HTTPError):
+        return "Timeout"
+    return type(exc).__name__
+
+
 async def retrieve(
-    client: httpx.AsyncClient, conn: Connection, batch_id: str, *, timeout_s: float
+    client: PollClient, conn: Connection, batch_id: str, *, timeout_s: float
 ) -> Snapshot:
     """One *retrieve batch* call, normalised."""
     provider = get_provider(conn.provider)
     request = provider.retrieve_request(conn, batch_id)
-    response = await _get(client, provider, request, batch_id=batch_id, timeout_s=timeout_s)
-    return parse_answer(
-        provider, batch_id, response.status_code, response.headers, response.content
-    )
+    answer = await _get(client, provider, request, batch_id=batch_id, timeout_s=timeout_s)
+    return parse_answer(provider, batch_id, answer.status_code, answer.headers, answer.body)
 
 
 async def list_batches(
-    client: httpx.AsyncClient,
+    client: PollClient,
     conn: Connection,
     *,
     cursor: str | None = None,
@@ -100,8 +135,6 @@ async def list_batches(
     """
     provider = get_provider(conn.provider)
     request = provider.list_request(conn, cursor, limit)
-    response = await _get(client, provider, request, batch_id=LIST_CALL, timeout_s=timeout_s)
-    body = decode_answer(
-        provider.name, LIST_CALL, response.status_code, response.headers, response.content
-    )
+    answer = await _get(client, provider, request, batch_id=LIST_CALL, timeout_s=timeout_s)
+    body = decode_answer(provider.name, LIST_CALL, answer.status_code, answer.headers, answer.body)
     return provider.parse_list(body, cursor=cursor, limit=limit)
