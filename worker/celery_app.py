@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from types import FrameType
 from typing import Any
@@ -12,6 +13,8 @@ from celery.signals import beat_init, setup_logging, worker_process_init
 from worker import logging as bh_logging
 from worker.keys import DELIVER_QUEUE, POLL_QUEUE, QUEUES, TICK_QUEUE
 from worker.settings import get_settings
+
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython default: 700)
 
 __all__ = ["QUEUES", "app"]
 
@@ -62,8 +65,14 @@ def _configure_logging(**_: object) -> None:
 
 
 @worker_process_init.connect
-def _child_logging(**_: object) -> None:
+def _child_setup(**_: object) -> None:
     bh_logging.configure(get_settings().effective_log_format)
+    # What the child inherited (Celery, the app, the libraries) lives as long as it does:
+    # keep it out of the cyclic collector, and collect the young generation less often.
+    # Each poll and webhook makes thousands of short-lived objects; with the defaults, the
+    # collections took about a quarter of a worker's CPU and stalled its event loop.
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
 
 
 @beat_init.connect
