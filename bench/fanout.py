@@ -287,8 +287,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
             "BATCHHOOK_LOG_FORMAT": "json",
             **env,
-            "other settings": "defaults (tick 1 s, poll chunk 200, delivery chunk 50, "
-            "100 delivery connections per worker process, no endpoint rate limit)",
+            "other settings": "defaults (tick 1 s, poll chunk 100, delivery chunk 100, "
+            "100 webhook POSTs in flight per worker process, no endpoint rate limit)",
         },
         "target_deliveries_per_s": TARGET_PER_S,
     }

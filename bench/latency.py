@@ -697,7 +697,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--parts", default="A,B,B2,C", help="comma-separated")
     parser.add_argument(
-        "--b2-chunk", type=int, default=20,
+        "--b2-chunk", type=int, default=200,
         help="part B2: part B again with BATCHHOOK_POLL_CHUNK_SIZE set to this",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
@@ -733,7 +733,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
                 "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
                 "BATCHHOOK_LOG_FORMAT": "json",
-                "other settings": "defaults (tick 1 s, poll chunk 200, poll concurrency 200)",
+                "other settings": "defaults (tick 1 s, poll chunk 100, poll concurrency 200)",
             },
             "events": ["batch.completed"],
         },

@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
             "BATCHHOOK_LOG_FORMAT": "json",
             **env,
-            "other settings": "defaults (tick 1 s, poll chunk 200, poll concurrency 200, "
+            "other settings": "defaults (tick 1 s, poll chunk 100, poll concurrency 200, "
             "claim limit 20000)",
         },
         "target": f"lag p99 under {TARGET_LAG_P99_S} s at 100,000 batches",

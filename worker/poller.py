@@ -2,8 +2,8 @@
 
 claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in Redis;
 what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
--> ``transitions`` (pure) -> ``store.record_polls`` (one pipeline of Lua calls: changes
-as their answers arrive, the unchanged at the end) -> delivery ids of the events
+-> ``transitions`` (pure) -> ``store.record_polls`` (a change at once, as its answer
+is read; the unchanged in one pipeline of Lua calls at the end) -> delivery ids of the events
 created, for their first attempt at once. A 429 pauses every poll of its connection
 until the provider's ``Retry-After``, not just the batch that got it.
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import structlog
 
 from worker import metrics
-from worker.concurrency import finished_in_batches
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import PollClient, retrieve
@@ -193,10 +192,9 @@ async def poll_chunk(
 ) -> Created:
     """Poll the given watches; returns the created delivery ids per watch id.
 
-    A status change is recorded as soon as its answer arrives (with whatever changed
-    alongside it, in one round trip) and its deliveries are handed to ``on_created`` at
-    once, so a change waits for no other batch's answer; the unchanged are recorded
-    together at the end."""
+    A status change is recorded as soon as its answer is read and its deliveries are
+    handed to ``on_created`` at once, so a change waits for no other batch's answer;
+    the unchanged are recorded together, in one round trip, at the end."""
     watches = [w for w in store.watches_by_id(watch_ids) if w.watching]
     conns = store.connections_by_id({w.connection_id for w in watches})
     budget = _within_budget(store, watches, limits, time.time())
@@ -204,30 +202,33 @@ async def poll_chunk(
     store.observe(metrics.SCHEDULE_LAG, schedule_lags(watches, time.time()))
     semaphore = asyncio.Semaphore(limits.concurrency)
 
-    async def one(watch: Watch) -> tuple[Watch, Result]:
-        conn = conns.get(watch.connection_id)
-        if conn is None:
-            return watch, _missing_connection(watch)
-        return watch, await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
-
-    answered: list[tuple[Watch, Result]] = []
     records: list[PollRecord] = []
     created: Created = {}
     endpoints = EndpointsCache(store)
-    async for done in finished_in_batches(one(w) for w in watches):
-        answered += done
-        changes = [(w, r) for w, r in done if _creates_event(w, r)]
-        if changes:
-            recorded, new = record_results(
-                store, *_unzip(changes), conns, time.time(), limits.not_found_grace_s, endpoints
-            )
-            records += recorded
-            created.update(new)
-            on_created(new)
+
+    def record_change(watch: Watch, result: Result) -> None:
+        recorded, new = record_results(
+            store, [watch], [result], conns, time.time(), limits.not_found_grace_s, endpoints
+        )
+        records.extend(recorded)
+        created.update(new)
+        on_created(new)
+
+    async def one(watch: Watch) -> Result:
+        conn = conns.get(watch.connection_id)
+        if conn is None:
+            result: Result = _missing_connection(watch)
+        else:
+            result = await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
+        if _creates_event(watch, result):  # recorded now, in this step: it waits for no one
+            record_change(watch, result)
+        return result
+
+    results = list(await asyncio.gather(*(one(w) for w in watches)))
     now = time.time()
-    rest = [(w, r) for w, r in answered if not _creates_event(w, r)]
+    rest = [(w, r) for w, r in zip(watches, results, strict=True) if not _creates_event(w, r)]
     records += record_results(store, *_unzip(rest), conns, now, limits.not_found_grace_s)[0]
-    _pause_rate_limited(store, *_unzip(answered), limits, now)
+    _pause_rate_limited(store, watches, results, limits, now)
     _queue_behind(store, records, budget.not_before)
     return created
 

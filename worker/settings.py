@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     delivery_lease_s: float = 60.0
     poll_timeout_s: float = 20.0
     poll_lease_s: float = 120.0
-    poll_chunk_size: int = 200
+    poll_chunk_size: int = 100
     poll_concurrency: int = 200
     claim_limit: int = 20000
     discovery_interval_s: float = 15.0  # how often a watch_all connection lists its batches
