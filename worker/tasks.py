@@ -82,30 +82,37 @@ def poll_limits(settings: Settings) -> PollLimits:
 
 
 class FirstAttempts:
-    """New events' first attempts, started as their poll is recorded. Up to
-    ``INLINE_FIRST_ATTEMPTS`` per task are made here, at once; the rest of a large
-    fan-out goes to ``deliver`` tasks, so every worker process shares it and none holds
-    deliveries past their lease."""
+    """New events' first attempts, started as their poll is recorded. The deliveries of
+    changes recorded in one turn of the event loop start together, in one
+    ``deliver_many``. Up to ``INLINE_FIRST_ATTEMPTS`` per task are made here; the rest of
+    a large fan-out goes to ``deliver`` tasks, so every worker process shares it and none
+    holds deliveries past their lease."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.inline: list[asyncio.Task[list[str]]] = []
+        self.waiting: list[str] = []
         self.started = 0
 
     def start(self, created: dict[str, list[str]]) -> None:
         delivery_ids = [d for ids in created.values() for d in ids]
         room = max(0, INLINE_FIRST_ATTEMPTS - self.started)
         here, elsewhere = delivery_ids[:room], delivery_ids[room:]
-        if here:
-            rt = self.rt
-            self.inline.append(
-                asyncio.create_task(deliver_many(rt.store, rt.sender, here, rt.settings))
-            )
+        if here and not self.waiting:
+            asyncio.get_running_loop().call_soon(self._start_waiting)
+        self.waiting += here
         for chunk in chunks(elsewhere, DELIVERY_CHUNK):
             deliver.delay(chunk)
         self.started += len(delivery_ids)
 
+    def _start_waiting(self) -> None:
+        rt, delivery_ids, self.waiting = self.rt, self.waiting, []
+        self.inline.append(
+            asyncio.create_task(deliver_many(rt.store, rt.sender, delivery_ids, rt.settings))
+        )
+
     async def finish(self) -> int:
+        await asyncio.sleep(0)  # let a start asked for in the last turn happen
         await asyncio.gather(*self.inline)
         return self.started
 
