@@ -7,6 +7,8 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from worker import keys
 from worker.models import NewEvent
@@ -19,6 +21,31 @@ def _lua(name: str, *, with_events: bool = False) -> str:
     if with_events:
         body = (folder / "_events.lua").read_text() + "\n" + body
     return body
+
+
+def run_scripts(client: redis.Redis, calls: list[tuple[Script, list[Any]]]) -> list[Any]:
+    """Run many Lua script calls (ARGV only) in one round trip and return their answers.
+
+    redis-py's pipelines ask ``SCRIPT EXISTS`` before every execute that holds a script:
+    a second round trip each time. Here the calls go straight out as EVALSHA; the ones
+    that find their script missing (Redis restarted or flushed) ran nothing, so they are
+    run again after loading it. Any other error is raised, as a pipeline would."""
+    pipe = client.pipeline(transaction=False)
+    for script, args in calls:
+        pipe.evalsha(script.sha, 0, *args)
+    answers: list[Any] = pipe.execute(raise_on_error=False)
+    missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
+    if missing:
+        again = client.pipeline(transaction=False)
+        for i in missing:
+            script, args = calls[i]
+            script(args=args, client=again)
+        for i, answer in zip(missing, again.execute(), strict=True):
+            answers[i] = answer
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return answers
 
 
 def dumps(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
-from worker.store.base import dumps, event_argv, float_or_none, loads_or
+from worker.store.base import dumps, event_argv, float_or_none, loads_or, run_scripts
 from worker.store.subscribers import SubscribersMixin
 
 
@@ -162,20 +162,18 @@ class EventsMixin(SubscribersMixin):
     def record_attempts(self, attempts: list[AttemptDone]) -> list[AttemptRecorded]:
         """Record attempts in one round trip (``attempted`` is False for one refused
         without a request); returns the endpoint's run of failures after each."""
-        pipe = self.redis.pipeline(transaction=False)
         now = time.time()
-        for done in attempts:
-            next_at = done.next_attempt_at if done.next_attempt_at is not None else ""
-            self._record_attempt(
-                args=[
-                    self.prefix, done.delivery_id, dumps(done.record), done.outcome, next_at,
-                    now, int(done.attempted), self.retention_s, keys.FAILING_KEPT,
-                ],
-                client=pipe,
-            )  # fmt: skip
+        calls = [
+            (self._record_attempt, [
+                self.prefix, done.delivery_id, dumps(done.record), done.outcome,
+                done.next_attempt_at if done.next_attempt_at is not None else "",
+                now, int(done.attempted), self.retention_s, keys.FAILING_KEPT,
+            ])
+            for done in attempts
+        ]  # fmt: skip
         return [
             AttemptRecorded(int(failures), float_or_none(str(failing_since)))
-            for _, failures, failing_since in pipe.execute()
+            for _, failures, failing_since in run_scripts(self.redis, calls)
         ]
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:

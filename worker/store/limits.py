@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.store.base import StoreBase
+from worker.store.base import StoreBase, run_scripts
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class LimitsMixin(StoreBase):
         return bool(self._pause_connection(args=[self.prefix, connection_id, until, now]))
 
     def defer_polls(self, next_poll_at: dict[str, float]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for wid, at in next_poll_at.items():
-            self._defer_poll(args=[self.prefix, wid, at], client=pipe)
-        pipe.execute()
+        run_scripts(
+            self.redis,
+            [(self._defer_poll, [self.prefix, wid, at]) for wid, at in next_poll_at.items()],
+        )

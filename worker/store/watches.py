@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.commands.core import Script
+
 from worker import keys
 from worker.errors import NotFound
 from worker.models import PollRecord, Watch
-from worker.store.base import StoreBase, dumps, event_argv, float_or_none, loads_or
+from worker.store.base import (
+    StoreBase,
+    dumps,
+    event_argv,
+    float_or_none,
+    loads_or,
+    run_scripts,
+)
 
 
 def _watch_from(raw: dict[str, str]) -> Watch:
@@ -125,16 +134,14 @@ class WatchesMixin(StoreBase):
         Returns, per watch id, the script's outcome ('changed', 'unchanged', 'conflict',
         'retry', 'failed', 'stopped') and the delivery ids it created.
         """
-        pipe = self.redis.pipeline(transaction=False)
-        for rec in records:
-            self._queue_record(pipe, rec)
+        answers = run_scripts(self.redis, [self._record_call(rec) for rec in records])
         outcomes: dict[str, tuple[str, list[str]]] = {}
-        for rec, answer in zip(records, pipe.execute(), strict=True):
+        for rec, answer in zip(records, answers, strict=True):
             outcome, *deliveries = [str(a) for a in answer]
             outcomes[rec.watch_id] = (outcome, deliveries)
         return outcomes
 
-    def _queue_record(self, pipe: Any, rec: PollRecord) -> None:
+    def _record_call(self, rec: PollRecord) -> tuple[Script, list[Any]]:
         next_at: str | float = rec.next_poll_at if rec.next_poll_at is not None else ""
         lease_until = rec.now + self.delivery_lease_s
         event = (
@@ -143,26 +150,13 @@ class WatchesMixin(StoreBase):
             else []
         )
         if rec.error is None:
-            self._record_poll(
-                args=[
-                    self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
-                    rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}),
-                    self.retention_s, *event,
-                ],
-                client=pipe,
-            )  # fmt: skip
-        else:
-            not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
-            self._record_poll_error(
-                args=[
-                    self.prefix,
-                    rec.watch_id,
-                    rec.now,
-                    next_at,
-                    rec.error,
-                    not_found_since,
-                    self.retention_s,
-                    *event,
-                ],
-                client=pipe,
-            )
+            return self._record_poll, [
+                self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
+                rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}),
+                self.retention_s, *event,
+            ]  # fmt: skip
+        not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
+        return self._record_poll_error, [
+            self.prefix, rec.watch_id, rec.now, next_at, rec.error, not_found_since,
+            self.retention_s, *event,
+        ]  # fmt: skip
