@@ -6,6 +6,7 @@ Ids (batch_id, event_id, delivery_id, attempt) are bound with contextvars by the
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -36,13 +37,15 @@ SECRET_PAIRS = re.compile(
     re.IGNORECASE,
 )
 MAX_DEPTH = 8
+# Set by the processors before ours, never from the data logged: not scanned.
+WRITTEN_BY_US = frozenset({"timestamp", "level"})
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
     """The value with credential-looking parts replaced, looking inside containers;
     a mapping's entries under a sensitive name are replaced whole."""
     if isinstance(value, str):
-        return SECRET_PAIRS.sub(r"\1" + REDACTED, SECRET_VALUES.sub(REDACTED, value))
+        return _scrub_text(value)
     if depth >= MAX_DEPTH:
         return value if isinstance(value, int | float | bool | None) else REDACTED
     if isinstance(value, Mapping):
@@ -52,6 +55,12 @@ def scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, bytes):
         return scrub(value.decode("utf-8", errors="replace"), depth)
     return value
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrub_text(text: str) -> str:
+    """Cached: the same ids and event names recur on line after line."""
+    return SECRET_PAIRS.sub(r"\1" + REDACTED, SECRET_VALUES.sub(REDACTED, text))
 
 
 def _scrub_entry(name: Any, value: Any, depth: int) -> Any:
@@ -66,7 +75,8 @@ def redact_secrets(
     """structlog processor, last before rendering: no key or secret reaches a log line,
     whether under a telling name, inside a dict, or in a message or exception text."""
     for key in list(event_dict):
-        event_dict[key] = _scrub_entry(key, event_dict[key], 0)
+        if key not in WRITTEN_BY_US:
+            event_dict[key] = _scrub_entry(key, event_dict[key], 0)
     return event_dict
 
 
