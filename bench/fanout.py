@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,17 @@ TARGET_PER_S = 2_000.0
 ATTEMPT = "batchhook_delivery_attempt_seconds"
 BATCHHOOK_GROUPS = ("web", "beat")  # plus every worker
 STALL_S = 60.0  # give up on a level when nothing arrives for this long (retries come 5 s on)
+
+
+@dataclass
+class Prepared:
+    """A level's events, ready to fall due all at once with ``make_due``."""
+
+    tenant: str
+    events: int
+    deliveries: int
+    make_due: Callable[[], object]
+    source: str = "polls"
 
 
 @dataclass
@@ -184,13 +196,13 @@ def per_second(times: list[float]) -> list[int]:
     return counts
 
 
-def run_level(s: Stack, store: Any, endpoints_per_event: int, total: int) -> dict[str, Any]:
+def prepare_polled(s: Stack, store: Any, endpoints_per_event: int, total: int) -> Prepared:
+    """M watched batches, each found ``completed`` by its first poll: one event with K
+    deliveries per poll."""
     from worker import keys
 
     tenant = f"fanout{endpoints_per_event}"
     batches = max(1, round(total / endpoints_per_event))
-    expected = batches * endpoints_per_event
-    httpx.post(f"{s.receiver_url}/_control/reset", timeout=30).raise_for_status()
     with s.bh.client(tenant) as client:
         connection_id = create_connection(client, s.provider_url)
         create_endpoints(s, client, tenant, endpoints_per_event)
@@ -200,9 +212,52 @@ def run_level(s: Stack, store: Any, endpoints_per_event: int, total: int) -> dic
         store, tenant, connection_id, batch_ids, poll_interval_s=3600, spread_s=0, delay_s=3600
     )
     wids = [keys.watch_id(tenant, b) for b in batch_ids]
+    return Prepared(tenant, batches, batches * endpoints_per_event, lambda: store.poll_now(wids))
+
+
+def prepare_outbox(s: Stack, store: Any, total: int) -> Prepared:
+    """``total`` events of one endpoint each, written straight into the outbox (what a
+    poll's record_poll script writes) an hour ahead, then all made due at one instant:
+    the delivery path alone, with no poll per delivery."""
+    from worker import keys
+    from worker.models import NewEvent
+    from worker.store.base import event_argv
+
+    tenant = "fanout-outbox"
+    with s.bh.client(tenant) as client:
+        [endpoint_id] = create_endpoints(s, client, tenant, 1)
+    dids, now = [], time.time()
+    for start in range(0, total, 1000):
+        pipe = store.redis.pipeline(transaction=False)
+        for i in range(start, min(total, start + 1000)):
+            event_id, batch_id = f"evt_outbox{i:06d}", f"batch_ob{i:06d}"
+            body = json.dumps(
+                {"id": event_id, "object": "event", "type": "batch.completed",
+                 "created_at": int(now), "data": {"id": batch_id}}
+            )  # fmt: skip
+            event = NewEvent(event_id, tenant, "", batch_id, "batch.completed", int(now), body,
+                             (endpoint_id,))  # fmt: skip
+            argv = event_argv(event, retention_s=store.retention_s, lease_until=now + 3600)
+            store._create_event(args=[store.prefix, *argv], client=pipe)
+            dids.append(keys.delivery_id(event_id, endpoint_id))
+        pipe.execute()
+
+    def make_due() -> None:
+        pipe = store.redis.pipeline(transaction=False)
+        due_at = time.time()
+        for did in dids:
+            pipe.zadd(keys.OUTBOX, {did: due_at}, xx=True)
+        pipe.execute()
+
+    return Prepared(tenant, total, total, make_due, source="outbox")
+
+
+def run_level(s: Stack, store: Any, endpoints_per_event: int, prepared: Prepared) -> dict[str, Any]:
+    httpx.post(f"{s.receiver_url}/_control/reset", timeout=30).raise_for_status()
+    batches, expected = prepared.events, prepared.deliveries
     before_metrics, before_cpu = s.bh.metrics(), cpu_by_group(s)
     due_at = time.time()
-    store.poll_now(wids)
+    prepared.make_due()
     stats = wait_for_deliveries(s, expected, timeout_s=600 + expected / 50)
     done_at = time.time()
     after_cpu = cpu_by_group(s)
@@ -221,7 +276,8 @@ def run_level(s: Stack, store: Any, endpoints_per_event: int, total: int) -> dic
     unique = {(w, p) for w, p, _ in receipts}
     return {
         "endpoints_per_event": endpoints_per_event,
-        "tenant": tenant,
+        "source": prepared.source,
+        "tenant": prepared.tenant,
         "batches": batches,
         "deliveries_expected": expected,
         "received": stats["received"],
@@ -303,10 +359,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         store = open_bench_store(s.redis.url)
         for k in args.levels:
             print(f"{k} endpoints per event ...", flush=True)
-            level = run_level(s, store, k, total)
+            level = run_level(s, store, k, prepare_polled(s, store, k, total))
             report["levels"].append(level)
             print(row_text(level), flush=True)
             time.sleep(args.pause_s)
+        if not args.no_outbox:
+            print("1 endpoint per event, outbox only ...", flush=True)
+            report["outbox"] = run_level(s, store, 1, prepare_outbox(s, store, total))
+            print(row_text(report["outbox"]), flush=True)
         store.redis.close()
     rates = [lv["deliveries_per_s"] for lv in report["levels"]]
     report["target_met_all_levels"] = all(r >= TARGET_PER_S for r in rates)
@@ -321,7 +381,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def row_text(level: dict[str, Any]) -> str:
     return (
-        f"  K={level['endpoints_per_event']}: {level['received_unique']}/"
+        f"  K={level['endpoints_per_event']} ({level['source']}): {level['received_unique']}/"
         f"{level['deliveries_expected']} in {level['first_to_last_receipt_s']:.2f} s = "
         f"{level['deliveries_per_s']:.0f}/s (from due {level['deliveries_per_s_from_due']:.0f}/s),"
         f" attempt p50 {level['attempt_latency_s']['p50'] * 1000:.0f} ms p99 "
@@ -346,21 +406,9 @@ def markdown(report: dict[str, Any]) -> str:
         "| duplicates |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for lv in levels:
-        lat = lv["attempt_latency_s"]
-        lines.append(
-            f"| {lv['endpoints_per_event']} | {lv['batches']:,} "
-            f"| {int(lv['succeeded_metric']):,} / {lv['deliveries_expected']:,} "
-            f"| {lv['first_to_last_receipt_s']:.2f} | {lv['deliveries_per_s']:.0f} "
-            f"| {lv['deliveries_per_s_from_due']:.0f} "
-            f"| {lat['p50'] * 1000:.0f} / {lat['p99'] * 1000:.0f} "
-            f"| {int(lv['attempts_by_outcome'].get('retry', 0)):,} "
-            f"| {lv['due_to_last_receipt_s']:.1f} "
-            f"| {lv['cpu_s_per_1000_deliveries_batchhook']:.2f} / "
-            f"{lv['cpu_s_per_1000_deliveries_all']:.2f} "
-            f"| {lv['cores_batchhook']:.2f} / {lv['cores_all']:.2f} "
-            f"| {lv['verified']} / {lv['verify_failures']} | {lv['duplicates']} |"
-        )
+    lines += [table_row(lv, str(lv["endpoints_per_event"])) for lv in levels]
+    if report.get("outbox"):
+        lines.append(table_row(report["outbox"], "1, outbox only (no polls)"))
     met = report["target_met_levels"]
     verdict = "met at every level" if report["target_met_all_levels"] else (
         f"met at K = {', '.join(map(str, met))} only" if met else "NOT met at any level"
@@ -371,6 +419,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['verify_failures_total']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def table_row(lv: dict[str, Any], label: str) -> str:
+    lat = lv["attempt_latency_s"]
+    return (
+        f"| {label} | {lv['batches']:,} "
+        f"| {int(lv['succeeded_metric']):,} / {lv['deliveries_expected']:,} "
+        f"| {lv['first_to_last_receipt_s']:.2f} | {lv['deliveries_per_s']:.0f} "
+        f"| {lv['deliveries_per_s_from_due']:.0f} "
+        f"| {lat['p50'] * 1000:.0f} / {lat['p99'] * 1000:.0f} "
+        f"| {int(lv['attempts_by_outcome'].get('retry', 0)):,} "
+        f"| {lv['due_to_last_receipt_s']:.1f} "
+        f"| {lv['cpu_s_per_1000_deliveries_batchhook']:.2f} / "
+        f"{lv['cpu_s_per_1000_deliveries_all']:.2f} "
+        f"| {lv['cores_batchhook']:.2f} / {lv['cores_all']:.2f} "
+        f"| {lv['verified']} / {lv['verify_failures']} | {lv['duplicates']} |"
+    )
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -424,6 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="~2,000 deliveries per level")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--deliveries", type=int, default=None, help="per level")
+    parser.add_argument(
+        "--no-outbox", action="store_true", help="skip the outbox-only level (no polls)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each")
     parser.add_argument("--verify-every", type=int, default=50)
