@@ -9,6 +9,8 @@ Real processes on 127.0.0.1: a private Redis, the stand-in provider
   first polls spread over one second). Achieved polls/s and schedule lag; a sample of the
   batches switches to ``completed`` at known instants spread over the window.
 - Part B: the same at a load the machine sustains (default 1,000 batches at 1 s).
+- Part B2: part B with another poll chunk size (``--b2-chunk``, default 200, twice the
+  default ``BATCHHOOK_POLL_CHUNK_SIZE``), to show what the chunk size costs in latency.
 - Part C: the inbound push path. Batches are watched at a 3,600 s interval (registered
   through the HTTP API, so polling never finds the change); each is flipped to
   ``completed`` in the stand-in and, at that instant, an OpenAI-style signed
