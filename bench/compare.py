@@ -27,14 +27,13 @@ import json
 import os
 import random
 import resource
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from harness import Process, cpu_seconds, rss_bytes, save_results, workspace
+from harness import Process, cpu_seconds, rss_bytes, save_results, stop_on_sigterm, workspace
 from latency import Stack, machine, stack, summary
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -355,17 +354,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (and SIGINT, even when a shell started us in the background) unwinds
-    like Ctrl-C, so every process started is stopped."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:

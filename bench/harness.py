@@ -250,3 +250,14 @@ def save_results(
     (out / f"{name}.md").write_text(table)
     draw(out / f"{name}.png")
     print(table)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (and SIGINT, even when a shell started us in the background) unwinds
+    like Ctrl-C, so every process started is stopped."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)

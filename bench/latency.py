@@ -34,7 +34,6 @@ import platform
 import random
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -59,6 +58,7 @@ from harness import (
     metric,
     rss_bytes,
     save_results,
+    stop_on_sigterm,
     wait_for,
     workspace,
 )
@@ -679,17 +679,6 @@ def plot(values: dict[str, dict[str, list[float]]], report: dict[str, Any], path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (and SIGINT, even when a shell started us in the background) unwinds
-    like Ctrl-C, so every process started is stopped."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
