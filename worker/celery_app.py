@@ -70,7 +70,7 @@ def _child_setup(**_: object) -> None:
     # What the child inherited (Celery, the app, the libraries) lives as long as it does:
     # keep it out of the cyclic collector, and collect the young generation less often.
     # Each poll and webhook makes thousands of short-lived objects; with the defaults, the
-    # collections took about a quarter of a worker's CPU and stalled its event loop.
+    # collections took about a fifth of a busy worker's CPU and stalled its event loop.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
 

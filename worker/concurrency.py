@@ -1,6 +1,6 @@
 """Run awaitables concurrently and take their results in batches, as they finish.
 
-Whoever consumes the batches (recording polls or attempts in one Redis pipeline) gets
+Whoever consumes the batches (recording webhook attempts in one Redis pipeline) gets
 everything that finished since it last looked: one result at a time when work trickles
 in, large batches under load, and no result waits for the slowest of the others.
 """

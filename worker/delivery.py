@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import httpx
 import structlog
 from aiohttp.abc import AbstractResolver
 
@@ -94,7 +93,6 @@ def refused(job: DeliveryJob, reason: str, *, now: float) -> AttemptOutcome:
 
 
 DELIVERY_CONCURRENCY = 100  # attempts in flight per worker process, and its pool size
-KEEPALIVE_S = 5.0
 
 
 class WebhookSender:
@@ -120,11 +118,7 @@ class WebhookSender:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = guarded_session(
-                limit=self.concurrency,
-                keepalive_s=KEEPALIVE_S,
-                allow_private=self.allow_private,
-                ssl_context=httpx.create_ssl_context(),
-                resolver=self.resolver,
+                limit=self.concurrency, allow_private=self.allow_private, resolver=self.resolver
             )
         return self._session
 

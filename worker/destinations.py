@@ -14,10 +14,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import ssl
 from urllib.parse import urlsplit
 
 import aiohttp
+import httpx
 from aiohttp import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -127,22 +127,21 @@ def _addresses(host: str, *, resolve: bool) -> list[Address]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
+KEEPALIVE_S = 5.0  # how long an idle pooled connection is kept
+
+
 def guarded_session(
-    *,
-    limit: int,
-    keepalive_s: float,
-    allow_private: bool,
-    ssl_context: ssl.SSLContext,
-    resolver: AbstractResolver | None = None,
+    *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
 ) -> aiohttp.ClientSession:
-    """An aiohttp session (make it inside the event loop) whose connections go only to
-    public addresses, unless private destinations are allowed: names resolve through
-    ``PublicOnlyResolver`` (``resolver`` is the name service under it: aiohttp's own by
-    default) and every socket is opened by ``public_socket``."""
+    """An aiohttp session (make it inside the event loop) with up to ``limit`` pooled
+    keep-alive connections, TLS verified as httpx verifies it (certifi's roots). Unless
+    private destinations are allowed, it connects only to public addresses: names
+    resolve through ``PublicOnlyResolver`` (``resolver`` is the name service under it:
+    aiohttp's own by default) and every socket is opened by ``public_socket``."""
     connector = aiohttp.TCPConnector(
         limit=limit,
-        keepalive_timeout=keepalive_s,
-        ssl=ssl_context,
+        keepalive_timeout=KEEPALIVE_S,
+        ssl=httpx.create_ssl_context(),
         resolver=resolver if allow_private else PublicOnlyResolver(resolver),
         socket_factory=None if allow_private else public_socket,
     )

@@ -3,8 +3,8 @@
 claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in Redis;
 what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
 -> ``transitions`` (pure) -> ``store.record_polls`` (a change at once, as its answer
-is read; the unchanged in one pipeline of Lua calls at the end) -> delivery ids of the events
-created, for their first attempt at once. A 429 pauses every poll of its connection
+is read; the unchanged in one pipeline of Lua calls at the end) -> delivery ids of the
+events created, for their first attempt at once. A 429 pauses every poll of its connection
 until the provider's ``Retry-After``, not just the batch that got it.
 """
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-import httpx
 
 from worker.delivery import WebhookSender
 from worker.destinations import guarded_session
@@ -21,7 +20,6 @@ from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
 T = TypeVar("T")
-KEEPALIVE_S = 5.0
 
 
 @dataclass
@@ -43,9 +41,7 @@ class Runtime:
         if self._poll_client is None or self._poll_client.closed:
             self._poll_client = guarded_session(
                 limit=self.settings.poll_concurrency,
-                keepalive_s=KEEPALIVE_S,
                 allow_private=self.settings.allow_private_destinations,
-                ssl_context=httpx.create_ssl_context(),
             )
         return self._poll_client
 

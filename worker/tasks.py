@@ -107,12 +107,13 @@ class FirstAttempts:
 
     def _start_waiting(self) -> None:
         rt, delivery_ids, self.waiting = self.rt, self.waiting, []
-        self.inline.append(
-            asyncio.create_task(deliver_many(rt.store, rt.sender, delivery_ids, rt.settings))
-        )
+        if delivery_ids:
+            self.inline.append(
+                asyncio.create_task(deliver_many(rt.store, rt.sender, delivery_ids, rt.settings))
+            )
 
     async def finish(self) -> int:
-        await asyncio.sleep(0)  # let a start asked for in the last turn happen
+        self._start_waiting()  # what was recorded in the last turn
         await asyncio.gather(*self.inline)
         return self.started
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import ssl
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -191,13 +190,7 @@ def poll_once(base_url: str, resolver: AbstractResolver | None = None) -> None:
     )
 
     async def get() -> None:
-        session = guarded_session(
-            limit=5,
-            keepalive_s=5.0,
-            allow_private=False,
-            ssl_context=ssl.create_default_context(),
-            resolver=resolver,
-        )
+        session = guarded_session(limit=5, allow_private=False, resolver=resolver)
         async with session:
             await retrieve(session, conn, "batch_1", timeout_s=5)
 
