@@ -2,9 +2,10 @@
 
 claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in Redis;
 what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
--> ``transitions`` (pure) -> ``store.record_polls`` (a change at once, as its answer
-is read; the unchanged in one pipeline of Lua calls at the end) -> delivery ids of the
-events created, for their first attempt at once. A 429 pauses every poll of its connection
+-> ``transitions`` (pure) -> ``store.record_polls`` (the changes read in one turn of
+the event loop together, at the start of the next; the unchanged in one pipeline of Lua
+calls at the end) -> delivery ids of the events created, for their first attempt at
+once. A 429 pauses every poll of its connection
 until the provider's ``Retry-After``, not just the batch that got it.
 """
 
@@ -192,9 +193,10 @@ async def poll_chunk(
 ) -> Created:
     """Poll the given watches; returns the created delivery ids per watch id.
 
-    A status change is recorded as soon as its answer is read and its deliveries are
-    handed to ``on_created`` at once, so a change waits for no other batch's answer;
-    the unchanged are recorded together, in one round trip, at the end."""
+    A status change is recorded in the turn of the event loop after its answer is read,
+    with the other changes read in that turn, and its deliveries are handed to
+    ``on_created`` at once, so a change waits for no other batch's answer; the unchanged
+    are recorded together, in one round trip, at the end."""
     watches = [w for w in store.watches_by_id(watch_ids) if w.watching]
     conns = store.connections_by_id({w.connection_id for w in watches})
     budget = _within_budget(store, watches, limits, time.time())
@@ -206,13 +208,15 @@ async def poll_chunk(
     created: Created = {}
     endpoints = EndpointsCache(store)
 
-    def record_change(watch: Watch, result: Result) -> None:
+    def record_changes(read: list[tuple[Watch, Result]]) -> None:
         recorded, new = record_results(
-            store, [watch], [result], conns, time.time(), limits.not_found_grace_s, endpoints
+            store, *_unzip(read), conns, time.time(), limits.not_found_grace_s, endpoints
         )
         records.extend(recorded)
         created.update(new)
         on_created(new)
+
+    changes = ChangesOfOneTurn(record_changes)
 
     async def one(watch: Watch) -> Result:
         conn = conns.get(watch.connection_id)
@@ -220,17 +224,48 @@ async def poll_chunk(
             result: Result = _missing_connection(watch)
         else:
             result = await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
-        if _creates_event(watch, result):  # recorded now, in this step: it waits for no one
-            record_change(watch, result)
+        if _creates_event(watch, result):  # recorded in the next turn: it waits for no one
+            changes.add(watch, result)
         return result
 
     results = list(await asyncio.gather(*(one(w) for w in watches)))
+    changes.flush()  # whatever the last turn read, and any failure to record it
     now = time.time()
     rest = [(w, r) for w, r in zip(watches, results, strict=True) if not _creates_event(w, r)]
     records += record_results(store, *_unzip(rest), conns, now, limits.not_found_grace_s)[0]
     _pause_rate_limited(store, watches, results, limits, now)
     _queue_behind(store, records, budget.not_before)
     return created
+
+
+class ChangesOfOneTurn:
+    """Status changes read in one turn of the event loop, recorded together at the start
+    of the next: a change waits for no other batch's answer, and the answers that arrive
+    together (a chunk's usually do) share one round trip to Redis."""
+
+    def __init__(self, record: Callable[[list[tuple[Watch, Result]]], None]) -> None:
+        self.record = record
+        self.read: list[tuple[Watch, Result]] = []
+        self.failure: Exception | None = None
+
+    def add(self, watch: Watch, result: Result) -> None:
+        if not self.read:
+            asyncio.get_running_loop().call_soon(self._record_read)
+        self.read.append((watch, result))
+
+    def _record_read(self) -> None:
+        read, self.read = self.read, []
+        if not read or self.failure is not None:
+            return
+        try:
+            self.record(read)
+        except Exception as exc:  # raised by flush(), in the chunk's own task
+            self.failure = exc
+
+    def flush(self) -> None:
+        self._record_read()
+        if self.failure is not None:
+            raise self.failure
 
 
 def _unzip(pairs: list[tuple[Watch, Result]]) -> tuple[list[Watch], list[Result]]:
