@@ -46,8 +46,10 @@ def scrub(value: Any, depth: int = 0) -> Any:
     a mapping's entries under a sensitive name are replaced whole."""
     if isinstance(value, str):
         return _scrub_text(value)
+    if value is None or isinstance(value, int | float):  # before the slower ABC checks
+        return value
     if depth >= MAX_DEPTH:
-        return value if isinstance(value, int | float | bool | None) else REDACTED
+        return REDACTED
     if isinstance(value, Mapping):
         return {k: _scrub_entry(k, v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -63,8 +65,13 @@ def _scrub_text(text: str) -> str:
     return SECRET_PAIRS.sub(r"\1" + REDACTED, SECRET_VALUES.sub(REDACTED, text))
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitive_name(name: str) -> bool:
+    return SENSITIVE_HEADER.search(name) is not None
+
+
 def _scrub_entry(name: Any, value: Any, depth: int) -> Any:
-    if isinstance(name, str) and SENSITIVE_HEADER.search(name) and value not in (None, ""):
+    if isinstance(name, str) and _sensitive_name(name) and value not in (None, ""):
         return REDACTED
     return scrub(value, depth)
 

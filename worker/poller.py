@@ -15,7 +15,7 @@ import asyncio
 import math
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -308,7 +308,6 @@ def record_results(
     for watch, record in zip(watches, records, strict=True):
         outcome, _ = outcomes[watch.id]
         _log_outcome(watch, record, outcome)
-    store.count(outcome_counts(records, outcomes))
     return records, {wid: deliveries for wid, (_, deliveries) in outcomes.items()}
 
 
@@ -316,19 +315,6 @@ def schedule_lags(watches: list[Watch], now: float) -> list[float]:
     """How late each poll starts after its due time (a poll made early, on an inbound
     webhook, is not late)."""
     return [max(0.0, now - w.next_poll_at) for w in watches if w.next_poll_at is not None]
-
-
-def outcome_counts(
-    records: list[PollRecord], outcomes: dict[str, tuple[str, list[str]]]
-) -> Counter[str]:
-    """``polls_<outcome>`` and ``transitions_<status>`` counters of one chunk."""
-    counts: Counter[str] = Counter()
-    for record in records:
-        outcome, _ = outcomes[record.watch_id]
-        counts[f"polls_{outcome}"] += 1
-        if outcome == "changed" and record.summary:
-            counts[f"transitions_{record.summary.get('normalized_status', 'unknown')}"] += 1
-    return counts
 
 
 def _log_outcome(watch: Watch, record: PollRecord, outcome: str) -> None:

@@ -55,6 +55,11 @@ def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver:
     assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{stack.api_url}/readyz").status_code == 200
     before = scrape(stack.api_url)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return scrape(stack.api_url).get(key, 0.0) - before.get(key, 0.0)
+
     with ProviderStub("openai", api_key="sk-metrics") as stub:
         conn = connect(api, stub)
         subscribe(api, receiver)
@@ -62,10 +67,11 @@ def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver:
         stub.set_batch(batch_id, "completed")
         watch(api, batch_id, conn["id"])
         receiver.wait_for(1)
-
-    def grew(name: str, **labels: str) -> float:
-        key = (name, frozenset(labels.items()))
-        return scrape(stack.api_url).get(key, 0.0) - before.get(key, 0.0)
+        failing = new_batch_id()
+        stub.set_batch(failing, "in_progress")
+        stub.fail_next(failing, 500)
+        watch(api, failing, conn["id"])
+        wait_until(lambda: grew("batchhook_polls_total", outcome="retry") >= 1)
 
     succeeded = ("batchhook_delivery_attempts_total", {"outcome": "succeeded"})
     wait_until(lambda: grew(succeeded[0], **succeeded[1]) >= 1)

@@ -5,9 +5,14 @@
 --       snapshot, summary (the normalised fields), retention_s (of a stopped watch),
 --       then the event fields (see event_from_argv) from ARGV[10], absent when the new
 --       status maps to no event
+-- Counts the poll in stats: polls_<outcome>, and transitions_<normalized status>.
 local prefix, wid, expected, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wk = prefix .. 'watch:' .. wid
-if redis.call('HGET', wk, 'watching') ~= '1' then return {'stopped'} end
+local function counted(outcome)
+  redis.call('HINCRBY', prefix .. 'stats', 'polls_' .. outcome, 1)
+  return outcome
+end
+if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
 local current = redis.call('HGET', wk, 'status') or ''
 redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[7], 'summary', ARGV[8], 'errors', 0, 'last_error', '')
 redis.call('HINCRBY', wk, 'polls', 1)
@@ -24,11 +29,11 @@ end
 local function finish_if_stopped()  -- after any event's keys exist, so they expire too
   if ARGV[6] == '' then finish_watch(prefix, wid, now, ARGV[9]) end
 end
-if current == status then reschedule(); finish_if_stopped(); return {'unchanged'} end
+if current == status then reschedule(); finish_if_stopped(); return {counted('unchanged')} end
 if current ~= expected then
   redis.call('HSET', wk, 'next_poll_at', now)
   redis.call('ZADD', prefix .. 'due', now, wid)
-  return {'conflict'}
+  return {counted('conflict')}
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
 redis.call('RPUSH', prefix .. 'watch:' .. wid .. ':history',
@@ -37,5 +42,9 @@ reschedule()
 local created = {}
 if ARGV[10] ~= nil then created = create_event(prefix, event_from_argv(10)) end
 finish_if_stopped()
-table.insert(created, 1, 'changed')
+local normalized = cjson.decode(ARGV[8]).normalized_status
+if type(normalized) == 'string' then
+  redis.call('HINCRBY', prefix .. 'stats', 'transitions_' .. normalized, 1)
+end
+table.insert(created, 1, counted('changed'))
 return created

@@ -29,14 +29,6 @@ class Backlog:
 
 
 class MetricsMixin(StoreBase):
-    def count(self, counters: dict[str, int]) -> None:
-        """Add to the shared counters (``keys.STATS``) in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for name, value in counters.items():
-            if value:
-                pipe.hincrby(keys.STATS, name, value)
-        pipe.execute()
-
     def observe(self, name: str, values: Iterable[float]) -> None:
         folded = metrics.fold(name, values)
         if not folded.count:
