@@ -20,7 +20,7 @@ import structlog
 from worker import keys
 from worker.errors import ProviderError
 from worker.models import Connection, Snapshot, Watch
-from worker.poller import PollLimits, record_results
+from worker.poller import Created, PollLimits, record_results
 from worker.providers import PollClient, list_batches
 from worker.store import Store
 
@@ -37,7 +37,7 @@ COVERED_ROUNDS = 3
 class DiscoveryOutcome:
     listed: int
     registered: int
-    deliveries: dict[str, list[str]]
+    deliveries: Created
 
 
 async def discover(
@@ -131,7 +131,7 @@ def _record_covered(
     by_wid: dict[str, Snapshot],
     interval_s: float,
     now: float,
-) -> dict[str, list[str]]:
+) -> Created:
     """Record the listed snapshots as polls and push back the covered batches' retrieves."""
     results: list[Snapshot | ProviderError] = [by_wid[w.id] for w in covered]
     records, deliveries = record_results(store, covered, results, {conn.id: conn}, now)

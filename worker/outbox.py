@@ -136,9 +136,16 @@ def admitted(store: Store, jobs: list[DeliveryJob], settings: Settings) -> list[
 async def deliver_many(
     store: Store, sender: delivery.WebhookSender, delivery_ids: list[str], settings: Settings
 ) -> list[str]:
-    """One attempt for each pending delivery given, each recorded as soon as it (and
-    whatever finished with it) is done; returns each outcome."""
+    """One attempt for each pending delivery given (see ``deliver_jobs``)."""
     jobs = [j for j in store.load_delivery_jobs(delivery_ids) if j.state == "pending"]
+    return await deliver_jobs(store, sender, jobs, settings)
+
+
+async def deliver_jobs(
+    store: Store, sender: delivery.WebhookSender, jobs: list[DeliveryJob], settings: Settings
+) -> list[str]:
+    """One attempt for each job its endpoint admits now, each recorded as soon as it
+    (and whatever finished with it) is done; returns each outcome."""
     jobs = admitted(store, jobs, settings)
     outcomes: list[delivery.AttemptOutcome] = []
     # Each attempt runs in its own task, so its bound log context stays its own.

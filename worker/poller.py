@@ -25,7 +25,7 @@ from worker import metrics
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import PollClient, retrieve
-from worker.store import Allowance, Store
+from worker.store import Allowance, DeliveryJob, Store, new_delivery_jobs
 from worker.transitions import changes_status, plan_error, plan_snapshot
 
 log = structlog.get_logger()
@@ -181,7 +181,7 @@ def _pause_rate_limited(
             log.warning("connection_rate_limited", connection_id=cid, paused_for_s=until - now)
 
 
-Created = dict[str, list[str]]  # delivery ids created, per watch id
+Created = dict[str, list[DeliveryJob]]  # first attempts of the deliveries created, per watch
 
 
 async def poll_chunk(
@@ -191,7 +191,7 @@ async def poll_chunk(
     limits: PollLimits,
     on_created: Callable[[Created], None] = lambda created: None,
 ) -> Created:
-    """Poll the given watches; returns the created delivery ids per watch id.
+    """Poll the given watches; returns the first attempts of the deliveries created.
 
     A status change is recorded in the turn of the event loop after its answer is read,
     with the other changes read in that turn, and its deliveries are handed to
@@ -295,7 +295,7 @@ def record_results(
     endpoints: EndpointsCache | None = None,
 ) -> tuple[list[PollRecord], Created]:
     """Record what each watch's poll found in one round trip; returns the records and
-    the delivery ids created per watch id."""
+    the first attempts to make of the deliveries created, per watch id."""
     if not watches:
         return [], {}
     tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
@@ -308,7 +308,21 @@ def record_results(
     for watch, record in zip(watches, records, strict=True):
         outcome, _ = outcomes[watch.id]
         _log_outcome(watch, record, outcome)
-    return records, {wid: deliveries for wid, (_, deliveries) in outcomes.items()}
+    return records, _created_jobs(records, outcomes, subscribers)
+
+
+def _created_jobs(
+    records: list[PollRecord],
+    outcomes: dict[str, tuple[str, list[str]]],
+    subscribers: dict[str, list[Endpoint]],
+) -> Created:
+    endpoints = {ep.id: ep for tenant_endpoints in subscribers.values() for ep in tenant_endpoints}
+    created: Created = {}
+    for record in records:
+        _, delivery_ids = outcomes[record.watch_id]
+        if delivery_ids and record.event is not None:
+            created[record.watch_id] = new_delivery_jobs(record.event, delivery_ids, endpoints)
+    return created
 
 
 def schedule_lags(watches: list[Watch], now: float) -> list[float]:

@@ -20,10 +20,11 @@ from worker import keys
 from worker.celery_app import app
 from worker.delivery import DELIVERY_CONCURRENCY
 from worker.discovery import discover
-from worker.outbox import deliver_many
-from worker.poller import PollLimits, poll_chunk
+from worker.outbox import deliver_jobs, deliver_many
+from worker.poller import Created, PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
 from worker.settings import Settings
+from worker.store import DeliveryJob
 
 log = structlog.get_logger()
 
@@ -82,34 +83,35 @@ def poll_limits(settings: Settings) -> PollLimits:
 
 
 class FirstAttempts:
-    """New events' first attempts, started as their poll is recorded. The deliveries of
-    changes recorded in one turn of the event loop start together, in one
-    ``deliver_many``. Up to ``INLINE_FIRST_ATTEMPTS`` per task are made here; the rest of
-    a large fan-out goes to ``deliver`` tasks, so every worker process shares it and none
-    holds deliveries past their lease."""
+    """New events' first attempts, started as their poll is recorded, from the jobs the
+    poll made (nothing read back from Redis). The deliveries of changes recorded in one
+    turn of the event loop start together, in one ``deliver_jobs``. Up to
+    ``INLINE_FIRST_ATTEMPTS`` per task are made here; the rest of a large fan-out goes to
+    ``deliver`` tasks by id, so every worker process shares it and none holds deliveries
+    past their lease."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.inline: list[asyncio.Task[list[str]]] = []
-        self.waiting: list[str] = []
+        self.waiting: list[DeliveryJob] = []
         self.started = 0
 
-    def start(self, created: dict[str, list[str]]) -> None:
-        delivery_ids = [d for ids in created.values() for d in ids]
+    def start(self, created: Created) -> None:
+        jobs = [job for jobs in created.values() for job in jobs]
         room = max(0, INLINE_FIRST_ATTEMPTS - self.started)
-        here, elsewhere = delivery_ids[:room], delivery_ids[room:]
+        here, elsewhere = jobs[:room], [job.delivery_id for job in jobs[room:]]
         if here and not self.waiting:
             asyncio.get_running_loop().call_soon(self._start_waiting)
         self.waiting += here
         for chunk in chunks(elsewhere, DELIVERY_CHUNK):
             deliver.delay(chunk)
-        self.started += len(delivery_ids)
+        self.started += len(jobs)
 
     def _start_waiting(self) -> None:
-        rt, delivery_ids, self.waiting = self.rt, self.waiting, []
-        if delivery_ids:
+        rt, jobs, self.waiting = self.rt, self.waiting, []
+        if jobs:
             self.inline.append(
-                asyncio.create_task(deliver_many(rt.store, rt.sender, delivery_ids, rt.settings))
+                asyncio.create_task(deliver_jobs(rt.store, rt.sender, jobs, rt.settings))
             )
 
     async def finish(self) -> int:

@@ -11,7 +11,13 @@ import redis
 
 from worker.settings import Settings
 from worker.store.accounts import AccountsMixin, new_id
-from worker.store.events import AttemptDone, AttemptRecorded, DeliveryJob, EventsMixin
+from worker.store.events import (
+    AttemptDone,
+    AttemptRecorded,
+    DeliveryJob,
+    EventsMixin,
+    new_delivery_jobs,
+)
 from worker.store.limits import Allowance, LimitsMixin
 from worker.store.metrics import Backlog, Histogram, MetricsMixin
 from worker.store.tokens import TokenInfo, TokensMixin
@@ -27,6 +33,7 @@ __all__ = [
     "Histogram",
     "Store",
     "TokenInfo",
+    "new_delivery_jobs",
     "new_id",
     "open_store",
 ]

@@ -28,6 +28,30 @@ class DeliveryJob:
     endpoint_id: str
 
 
+def new_delivery_jobs(
+    event: NewEvent, delivery_ids: list[str], endpoints: dict[str, Endpoint]
+) -> list[DeliveryJob]:
+    """The jobs of deliveries just created with ``event`` (pending, no attempt yet), made
+    from what their creator holds rather than read back from Redis."""
+    jobs = []
+    for did in delivery_ids:
+        endpoint_id = did.partition(":")[2]
+        jobs.append(
+            DeliveryJob(
+                delivery_id=did,
+                event_id=event.id,
+                batch_id=event.batch_id or None,
+                event_type=event.type,
+                body=event.body,
+                state="pending",
+                round_attempts=0,
+                endpoint=endpoints.get(endpoint_id),
+                endpoint_id=endpoint_id,
+            )
+        )
+    return jobs
+
+
 @dataclass(frozen=True)
 class AttemptDone:
     """One attempt to record: what happened, and when the delivery is due again."""
