@@ -12,8 +12,10 @@ rebinding) gains nothing, and no check blocks the event loop on DNS.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import socket
+import ssl
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -130,6 +132,13 @@ def _addresses(host: str, *, resolve: bool) -> list[Address]:
 KEEPALIVE_S = 5.0  # how long an idle pooled connection is kept
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """TLS verified as httpx verifies it (certifi's roots), loaded once per process:
+    loading the roots costs tens of milliseconds."""
+    return httpx.create_ssl_context()
+
+
 def guarded_session(
     *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
 ) -> aiohttp.ClientSession:
@@ -141,7 +150,7 @@ def guarded_session(
     connector = aiohttp.TCPConnector(
         limit=limit,
         keepalive_timeout=KEEPALIVE_S,
-        ssl=httpx.create_ssl_context(),
+        ssl=tls_context(),
         resolver=resolver if allow_private else PublicOnlyResolver(resolver),
         socket_factory=None if allow_private else public_socket,
     )
