@@ -3,11 +3,11 @@
 tick claims due connections from ``keys.DISCOVER`` -> ``discover`` -> the provider's list
 call (newest first, one call per page of up to 100 batches, within the connection's
 call budget) -> every unseen batch is registered for all the tenant's endpoints (unless
-it had already finished before the connection was made, or the tenant stopped watching
-it) -> every listed batch that is watched is recorded as polled, exactly as a retrieve
-would be, and its own retrieve is pushed back while the list keeps covering it. One list
-page thus replaces up to 100 single retrieves; batches older than the pages listed keep
-their own polls.
+it had already finished before the connection was made, or was made longer ago than the
+retention, or the tenant stopped watching it) -> every listed batch that is watched is
+recorded as polled, exactly as a retrieve would be, and its own retrieve is pushed back
+while the list keeps covering it. One list page thus replaces up to 100 single
+retrieves; batches older than the pages listed keep their own polls.
 """
 
 from __future__ import annotations
@@ -85,16 +85,25 @@ async def _list_recent(
             client, conn, cursor=cursor, limit=PAGE_LIMIT, timeout_s=limits.timeout_s
         )
         snapshots += page.snapshots
-        if page.next_cursor is None or not any(_worth_watching(conn, s) for s in page.snapshots):
+        since = news_since(conn, store.retention_s, time.time())
+        if page.next_cursor is None or not any(_worth_watching(s, since) for s in page.snapshots):
             break
         cursor = page.next_cursor
     return snapshots
 
 
-def _worth_watching(conn: Connection, snapshot: Snapshot) -> bool:
-    """Unfinished, or made since the connection was (so its ending is news)."""
+def _worth_watching(snapshot: Snapshot, since: float) -> bool:
+    """Unfinished, or finished but made since ``since`` (so its ending is news)."""
     created = snapshot.created_at
-    return not snapshot.is_terminal or (created is not None and created >= conn.created_at)
+    return not snapshot.is_terminal or (created is not None and created >= since)
+
+
+def news_since(conn: Connection, retention_s: float, now: float) -> float:
+    """Since when a finished batch's ending is news: made before the connection, it
+    finished before anyone asked; made more than the retention ago, it was listed while
+    it ran, and its watch (with its events) has since been forgotten: watching it again
+    would send its ending a second time, under a new id."""
+    return max(conn.created_at, now - retention_s)
 
 
 def _record_listed(
@@ -103,9 +112,10 @@ def _record_listed(
     by_wid = {keys.watch_id(conn.tenant, s.batch_id): s for s in snapshots}
     known = {w.id for w in store.watches_by_id(list(by_wid))}
     unwatched = store.unwatched(conn.tenant, [s.batch_id for s in snapshots])
+    since = news_since(conn, store.retention_s, now)
     registered = 0
     for wid, snapshot in by_wid.items():
-        if wid in known or snapshot.batch_id in unwatched or not _worth_watching(conn, snapshot):
+        if wid in known or snapshot.batch_id in unwatched or not _worth_watching(snapshot, since):
             continue
         store.register_watch(
             conn.tenant,

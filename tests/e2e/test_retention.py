@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import redis
 
 from tests.e2e.flows import connect, events_of, new_batch_id, subscribe, watch
@@ -69,3 +72,37 @@ def test_finished_batches_events_and_attempts_expire_after_the_retention(
         still = api.get(f"/v1/batches/{running}")  # a batch still running is kept
         assert still.status_code == 200 and still.json()["watching"] is True
     client.close()
+
+
+def test_a_listed_batch_is_not_watched_again_once_its_retention_ran_out(
+    own_stack: tuple[Stack, RedisServer],
+) -> None:
+    stack, _ = own_stack
+    stack.env["BATCHHOOK_RETENTION_S"] = str(RETENTION_S)
+    stack.start()
+    with (
+        ProviderStub("openai", api_key="sk-relisted") as stub,
+        Receiver() as receiver,
+        stack.client() as api,
+    ):
+        subscribe(api, receiver, events=["batch.completed"])
+        conn = connect(api, stub, watch_all=True)
+        batch_id = new_batch_id()
+        # Made after the connection, so its ending is news the first time it is listed.
+        made_at = math.ceil(conn["created_at"]) + 1
+        wait_until(lambda: time.time() >= made_at, message="clock stuck")  # made, then listed
+        stub.set_batch(batch_id, "completed", created_at=made_at)
+        [hook] = receiver.wait_for(1, timeout_s=30)
+        assert hook.json["data"]["id"] == batch_id
+
+        wait_until(
+            lambda: api.get(f"/v1/batches/{batch_id}").status_code == 404,
+            timeout_s=RETENTION_S + 20,
+            message="the finished batch was never forgotten",
+        )
+        listed = len(stub.list_requests)
+        wait_until(lambda: len(stub.list_requests) >= listed + 5, message="no more listings")
+
+        # Still listed by the provider, but its ending was sent already: not again.
+        assert api.get(f"/v1/batches/{batch_id}").status_code == 404
+        assert [h.json["id"] for h in receiver.received] == [hook.json["id"]]
