@@ -65,7 +65,13 @@ def tenant_connections(tenant: str) -> str:
 
 
 def tenant_unwatched(tenant: str) -> str:
-    """Batch ids a tenant stopped watching: account discovery does not bring them back."""
+    """Batch ids a tenant stopped watching, scored by when: account discovery does not
+    bring them back within the retention (a sorted set, trimmed as it grows)."""
+    return f"{PREFIX}tenant:{tenant}:unwatched_at"
+
+
+def tenant_unwatched_untimed(tenant: str) -> str:
+    """The same, as kept before it had times (a set): still read, no longer written."""
     return f"{PREFIX}tenant:{tenant}:unwatched"
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 import redis
 
 from tests.e2e.flows import connect, events_of, new_batch_id, subscribe, watch
@@ -17,17 +20,40 @@ from tests.support.waiting import wait_until
 RETENTION_S = 6
 
 
-def keys_of(client: redis.Redis, *ids: str) -> list[str]:
-    return [k for k in client.scan_iter("bh:*") if any(i in k for i in ids)]
-
-
-def test_finished_batches_events_and_attempts_expire_after_the_retention(
-    own_stack: tuple[Stack, RedisServer],
-) -> None:
+@pytest.fixture
+def short_retention(own_stack: tuple[Stack, RedisServer]) -> Iterator[tuple[Stack, redis.Redis]]:
+    """A private stack that forgets after ``RETENTION_S``, and a client on its Redis."""
     stack, redis_server = own_stack
     stack.env["BATCHHOOK_RETENTION_S"] = str(RETENTION_S)
     stack.start()
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        yield stack, client
+    finally:
+        client.close()
+
+
+def keys_of(client: redis.Redis, *ids: str) -> list[str]:
+    return [k for k in client.scan_iter("bh:*") if any(i in k for i in ids)]
+
+
+def made_after(conn: dict[str, Any]) -> int:
+    """A creation time after the connection's, once reached: a batch made then is news
+    the first time discovery lists it."""
+    made_at = math.ceil(conn["created_at"]) + 1
+    wait_until(lambda: time.time() >= made_at, message="clock stuck")
+    return made_at
+
+
+def wait_for_listings(stub: ProviderStub, count: int = 5) -> None:
+    listed = len(stub.list_requests)
+    wait_until(lambda: len(stub.list_requests) >= listed + count, message="no more listings")
+
+
+def test_finished_batches_events_and_attempts_expire_after_the_retention(
+    short_retention: tuple[Stack, redis.Redis],
+) -> None:
+    stack, client = short_retention
     with (
         ProviderStub("openai", api_key="sk-retention") as stub,
         Receiver() as receiver,
@@ -71,15 +97,12 @@ def test_finished_batches_events_and_attempts_expire_after_the_retention(
 
         still = api.get(f"/v1/batches/{running}")  # a batch still running is kept
         assert still.status_code == 200 and still.json()["watching"] is True
-    client.close()
 
 
 def test_a_listed_batch_is_not_watched_again_once_its_retention_ran_out(
-    own_stack: tuple[Stack, RedisServer],
+    short_retention: tuple[Stack, redis.Redis],
 ) -> None:
-    stack, _ = own_stack
-    stack.env["BATCHHOOK_RETENTION_S"] = str(RETENTION_S)
-    stack.start()
+    stack, _ = short_retention
     with (
         ProviderStub("openai", api_key="sk-relisted") as stub,
         Receiver() as receiver,
@@ -88,10 +111,7 @@ def test_a_listed_batch_is_not_watched_again_once_its_retention_ran_out(
         subscribe(api, receiver, events=["batch.completed"])
         conn = connect(api, stub, watch_all=True)
         batch_id = new_batch_id()
-        # Made after the connection, so its ending is news the first time it is listed.
-        made_at = math.ceil(conn["created_at"]) + 1
-        wait_until(lambda: time.time() >= made_at, message="clock stuck")  # made, then listed
-        stub.set_batch(batch_id, "completed", created_at=made_at)
+        stub.set_batch(batch_id, "completed", created_at=made_after(conn))
         [hook] = receiver.wait_for(1, timeout_s=30)
         assert hook.json["data"]["id"] == batch_id
 
@@ -100,9 +120,37 @@ def test_a_listed_batch_is_not_watched_again_once_its_retention_ran_out(
             timeout_s=RETENTION_S + 20,
             message="the finished batch was never forgotten",
         )
-        listed = len(stub.list_requests)
-        wait_until(lambda: len(stub.list_requests) >= listed + 5, message="no more listings")
+        wait_for_listings(stub)
 
         # Still listed by the provider, but its ending was sent already: not again.
         assert api.get(f"/v1/batches/{batch_id}").status_code == 404
         assert [h.json["id"] for h in receiver.received] == [hook.json["id"]]
+
+
+def test_a_batch_stopped_by_hand_is_remembered_for_the_retention_then_forgotten(
+    short_retention: tuple[Stack, redis.Redis],
+) -> None:
+    stack, client = short_retention
+    with (
+        ProviderStub("openai", api_key="sk-unwatched") as stub,
+        Receiver() as receiver,
+        stack.client() as api,
+    ):
+        subscribe(api, receiver, events=["batch.completed"])
+        conn = connect(api, stub, watch_all=True)
+        batch_id, made_at = new_batch_id(), made_after(conn)
+        stub.set_batch(batch_id, "in_progress", created_at=made_at)
+        wait_until(lambda: api.get(f"/v1/batches/{batch_id}").status_code == 200)
+        assert api.delete(f"/v1/batches/{batch_id}").status_code == 200
+        [remembered] = client.keys("bh:tenant:*:unwatched_at")
+        stub.set_batch(batch_id, "completed", created_at=made_at)  # ends while unwatched
+
+        wait_until(
+            lambda: not client.exists(remembered),
+            timeout_s=RETENTION_S + 10,
+            message="the stopped batch was never forgotten",
+        )
+        wait_for_listings(stub)
+
+        assert api.get(f"/v1/batches/{batch_id}").status_code == 404
+        assert receiver.received == []  # stopped by hand: its ending is not sent

@@ -73,10 +73,19 @@ class AccountsMixin(StoreBase):
         self.redis.zrem(keys.DISCOVER, connection_id)
 
     def unwatched(self, tenant: str, batch_ids: list[str]) -> set[str]:
+        """Which of these batches the tenant stopped watching within the retention."""
         if not batch_ids:
             return set()
-        flags = self.redis.smismember(keys.tenant_unwatched(tenant), batch_ids)
-        return {b for b, flag in zip(batch_ids, flags, strict=True) if flag}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zmscore(keys.tenant_unwatched(tenant), batch_ids)
+        pipe.smismember(keys.tenant_unwatched_untimed(tenant), batch_ids)
+        scores, untimed = pipe.execute()
+        since = time.time() - self.retention_s
+        return {
+            batch_id
+            for batch_id, at, flag in zip(batch_ids, scores, untimed, strict=True)
+            if flag or (at is not None and float(at) >= since)
+        }
 
     def _connection_from(self, raw: dict[str, str]) -> Connection:
         return Connection(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 from worker import keys
@@ -71,7 +72,10 @@ class WatchesMixin(StoreBase):
         now = time.time()
         first_poll = now if first_poll_at is None else first_poll_at
         created = self._register_watch(args=[self.prefix, wid, tenant, now, first_poll, *fields])
-        self.redis.srem(keys.tenant_unwatched(tenant), batch_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
+        pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
+        pipe.execute()
         return self.get_watch(tenant, batch_id), bool(created)
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
@@ -101,12 +105,20 @@ class WatchesMixin(StoreBase):
         watch = self.get_watch(tenant, batch_id)
         pipe = self.redis.pipeline()
         if remember:
-            pipe.sadd(keys.tenant_unwatched(tenant), batch_id)
+            self._remember_unwatched(pipe, tenant, batch_id)
         pipe.zrem(keys.DUE, watch.id)
         pipe.zrem(keys.FINISHED, f"{watch.id} {tenant}")
         pipe.zrem(keys.tenant_watches(tenant), watch.id)
         pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
         pipe.execute()
+
+    def _remember_unwatched(self, pipe: Pipeline, tenant: str, batch_id: str) -> None:
+        """Kept for the retention: a batch made longer ago that discovery still lists has
+        finished (``discovery.news_since``), so it would not be watched again anyway."""
+        key, now = keys.tenant_unwatched(tenant), time.time()
+        pipe.zadd(key, {batch_id: now})
+        pipe.zremrangebyscore(key, "-inf", now - self.retention_s)
+        pipe.expire(key, self.retention_s)
 
     def sweep_finished(self, now: float, limit: int = 1000) -> int:
         """Drop watches whose retention ran out from their tenant's index (their keys
