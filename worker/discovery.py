@@ -75,6 +75,7 @@ async def _list_recent(
     """The newest pages, until a page holds nothing new or unfinished."""
     snapshots: list[Snapshot] = []
     cursor: str | None = None
+    since = news_since(conn, store.retention_s, time.time())
     for _ in range(MAX_PAGES):
         allowance = store.take_call_budget(
             {conn.id: 1}, calls_per_second=limits.calls_per_second, now=time.time()
@@ -85,7 +86,6 @@ async def _list_recent(
             client, conn, cursor=cursor, limit=PAGE_LIMIT, timeout_s=limits.timeout_s
         )
         snapshots += page.snapshots
-        since = news_since(conn, store.retention_s, time.time())
         if page.next_cursor is None or not any(_worth_watching(s, since) for s in page.snapshots):
             break
         cursor = page.next_cursor

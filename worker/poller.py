@@ -4,9 +4,9 @@ claim (beat tick) -> ``poll_chunk`` -> each connection's call budget (shared in 
 what it cannot afford now is deferred, untouched) -> provider ``retrieve`` (concurrent)
 -> ``transitions`` (pure) -> ``store.record_polls`` (the changes read in one turn of
 the event loop together, at the start of the next; the unchanged in one pipeline of Lua
-calls at the end) -> delivery ids of the events created, for their first attempt at
-once. A 429 pauses every poll of its connection
-until the provider's ``Retry-After``, not just the batch that got it.
+calls at the end) -> the delivery jobs of the events created, for their first attempt
+at once. A 429 pauses every poll of its connection until the provider's
+``Retry-After``, not just the batch that got it.
 """
 
 from __future__ import annotations
