@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
+from worker import events
 from worker.models import ENDPOINT_DISABLED, Endpoint, NewEvent
-from worker.transitions import event_body, new_event_id
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -83,22 +82,11 @@ def disabled_event(
     )
     if not targets:
         return None
-    event_id = new_event_id()
-    created_at = int(now)
-    data: dict[str, Any] = {
-        "id": endpoint.id,
-        "endpoint_id": endpoint.id,
-        "url": endpoint.url,
-        "reason": reason,
-        "disabled_at": created_at,
-    }
-    return NewEvent(
-        id=event_id,
+    data = events.endpoint_disabled_data(endpoint, reason, int(now))
+    return events.new_event(
         tenant=endpoint.tenant,
-        watch_id="",
-        batch_id="",
-        type=ENDPOINT_DISABLED,
-        created_at=created_at,
-        body=event_body(event_id, ENDPOINT_DISABLED, created_at, data),
+        event_type=ENDPOINT_DISABLED,
+        data=data,
         endpoint_ids=targets,
+        now=now,
     )

@@ -7,12 +7,10 @@ status stops polling; a permanent provider error stops polling with batch.watch_
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from worker import schedule
+from worker import events, schedule
 from worker.errors import Permanent, ProviderError
 from worker.models import (
     UNKNOWN_STATUS,
@@ -24,38 +22,6 @@ from worker.models import (
     Watch,
     event_type_for,
 )
-
-
-def new_event_id() -> str:
-    return f"evt_{secrets.token_hex(12)}"
-
-
-def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, Any]) -> str:
-    """The webhook body, shaped like OpenAI's own ``batch.*`` events."""
-    body = {
-        "id": event_id,
-        "object": "event",
-        "type": event_type,
-        "created_at": created_at,
-        "data": data,
-    }
-    return json.dumps(body, separators=(",", ":"))
-
-
-def snapshot_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any]:
-    return {
-        "id": watch.batch_id,
-        "status": snapshot.word,
-        "normalized_status": snapshot.status,
-        "previous_status": watch.status,
-        "output_file_id": snapshot.output_file_id,
-        "error_file_id": snapshot.error_file_id,
-        "request_counts": snapshot.request_counts,
-        "provider": provider,
-        "connection_id": watch.connection_id,
-        "metadata": watch.metadata,
-        "batch": snapshot.raw,
-    }
 
 
 def subscribed(watch: Watch, endpoints: Iterable[Endpoint], event_type: str) -> tuple[str, ...]:
@@ -71,17 +37,14 @@ def subscribed(watch: Watch, endpoints: Iterable[Endpoint], event_type: str) -> 
 def make_event(
     watch: Watch, event_type: str, data: dict[str, Any], endpoints: Iterable[Endpoint], now: float
 ) -> NewEvent:
-    event_id = new_event_id()
-    created_at = int(now)
-    return NewEvent(
-        id=event_id,
+    return events.new_event(
         tenant=watch.tenant,
+        event_type=event_type,
+        data=data,
+        endpoint_ids=subscribed(watch, endpoints, event_type),
+        now=now,
         watch_id=watch.id,
         batch_id=watch.batch_id,
-        type=event_type,
-        created_at=created_at,
-        body=event_body(event_id, event_type, created_at, data),
-        endpoint_ids=subscribed(watch, endpoints, event_type),
     )
 
 
@@ -129,7 +92,7 @@ def plan_snapshot(
     )
     event = None
     if changes_status(watch, snapshot) and snapshot.status != UNKNOWN_STATUS:
-        data = snapshot_data(watch, snapshot, provider)
+        data = events.batch_data(watch, snapshot, provider)
         event = make_event(watch, event_type_for(snapshot.status), data, endpoints, now)
     return PollRecord(
         watch_id=watch.id,
@@ -188,15 +151,8 @@ def plan_error(
             error=message,
             not_found_since=not_found_since,
         )
-    data = {
-        "id": watch.batch_id,
-        "status": watch.status,
-        "normalized_status": watch.normalized_status,
-        "previous_status": watch.status,
-        "error": {"message": message, "status_code": error.status_code},
-        "provider": provider,
-        "connection_id": watch.connection_id,
-        "metadata": watch.metadata,
-    }
+    data = events.watch_failed_data(
+        watch, message=message, status_code=error.status_code, provider=provider
+    )
     event = make_event(watch, WATCH_FAILED, data, endpoints, now)
     return PollRecord(watch_id=watch.id, now=now, next_poll_at=None, error=message, event=event)

@@ -11,7 +11,7 @@ import openai
 import pytest
 import standardwebhooks
 
-from worker import signing, transitions
+from worker import events, signing
 from worker.models import Endpoint
 
 MSG_ID = "evt_1"
@@ -92,7 +92,7 @@ def test_openai_sdk_unwraps_every_event_type_we_send(event_type: str) -> None:
     secret = signing.new_secret()
     now = int(time.time())
     data = {"id": "batch_1", "status": "failed", "error_file_id": "file-err"}
-    body = transitions.event_body("evt_2", event_type, now, data).encode()
+    body = events.event_body("evt_2", event_type, now, data).encode()
     headers = signing.webhook_headers([secret], "evt_2", now, body)
 
     event = openai.OpenAI(api_key="x", webhook_secret=secret).webhooks.unwrap(body, headers)

@@ -9,15 +9,14 @@ import structlog
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 
-from worker import health
+from worker import events, health
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
 from worker.api.schemas import Body, EndpointIn, EndpointPatch
 from worker.destinations import check_url
 from worker.errors import Conflict, InputError, NotFound
-from worker.models import WEBHOOK_TEST, NewEvent
+from worker.models import WEBHOOK_TEST
 from worker.settings import Settings
 from worker.signing import new_secret
-from worker.transitions import event_body, new_event_id
 
 log = structlog.get_logger()
 
@@ -132,22 +131,15 @@ def rotate_secret(
 @router.post("/{endpoint_id}/test", status_code=202)
 def send_test_event(endpoint_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
     ep = store.get_endpoint(tenant, endpoint_id)
-    event_id = new_event_id()
-    now = int(time.time())
-    data = {"id": "batch_test", "status": "completed", "endpoint_id": ep.id, "test": True}
-    store.create_event(
-        NewEvent(
-            id=event_id,
-            tenant=tenant,
-            watch_id="",
-            batch_id="",
-            type=WEBHOOK_TEST,
-            created_at=now,
-            body=event_body(event_id, WEBHOOK_TEST, now, data),
-            endpoint_ids=(ep.id,),
-        )
+    event = events.new_event(
+        tenant=tenant,
+        event_type=WEBHOOK_TEST,
+        data=events.webhook_test_data(ep.id),
+        endpoint_ids=(ep.id,),
+        now=time.time(),
     )
-    return store.get_event(tenant, event_id)
+    store.create_event(event)
+    return store.get_event(tenant, event.id)
 
 
 @router.post("/{endpoint_id}/recover", status_code=202)

@@ -1,0 +1,107 @@
+"""Every webhook event batchhook sends, built in one place. Pure: the clock is passed in.
+
+A body has the shape of OpenAI's own ``batch.*`` events (``id``, ``object``, ``type``,
+``created_at``, ``data``). ``data`` is made by one function per kind of event: a batch's
+status change (``batch_data``), a batch that cannot be watched (``watch_failed_data``),
+a test (``webhook_test_data``) and a disabled endpoint (``endpoint_disabled_data``). The poller,
+the API, endpoint health and ``batchhook trigger`` all build their events here, so a
+sample looks exactly like the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from worker.models import Endpoint, NewEvent, Snapshot, Watch
+
+
+def new_event_id() -> str:
+    return f"evt_{secrets.token_hex(12)}"
+
+
+def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, Any]) -> str:
+    """The webhook body, shaped like OpenAI's own ``batch.*`` events."""
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created_at": created_at,
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def new_event(
+    *,
+    tenant: str,
+    event_type: str,
+    data: dict[str, Any],
+    endpoint_ids: tuple[str, ...],
+    now: float,
+    watch_id: str = "",
+    batch_id: str = "",
+) -> NewEvent:
+    """A new event with a fresh id, its body made from ``data``."""
+    event_id = new_event_id()
+    created_at = int(now)
+    return NewEvent(
+        id=event_id,
+        tenant=tenant,
+        watch_id=watch_id,
+        batch_id=batch_id,
+        type=event_type,
+        created_at=created_at,
+        body=event_body(event_id, event_type, created_at, data),
+        endpoint_ids=endpoint_ids,
+    )
+
+
+def batch_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any]:
+    """A status change: the provider's word, the normalised status and the file ids."""
+    return {
+        "id": watch.batch_id,
+        "status": snapshot.word,
+        "normalized_status": snapshot.status,
+        "previous_status": watch.status,
+        "output_file_id": snapshot.output_file_id,
+        "error_file_id": snapshot.error_file_id,
+        "request_counts": snapshot.request_counts,
+        "provider": provider,
+        "connection_id": watch.connection_id,
+        "metadata": watch.metadata,
+        "batch": snapshot.raw,
+    }
+
+
+def watch_failed_data(
+    watch: Watch, *, message: str, status_code: int | None, provider: str
+) -> dict[str, Any]:
+    """``batch.watch_failed``: the last-seen status and why polling stopped."""
+    return {
+        "id": watch.batch_id,
+        "status": watch.status,
+        "normalized_status": watch.normalized_status,
+        "previous_status": watch.status,
+        "error": {"message": message, "status_code": status_code},
+        "provider": provider,
+        "connection_id": watch.connection_id,
+        "metadata": watch.metadata,
+    }
+
+
+def webhook_test_data(endpoint_id: str) -> dict[str, Any]:
+    """``webhook.test``: says which endpoint it tests; no batch, no file ids."""
+    return {"id": "batch_test", "status": "completed", "endpoint_id": endpoint_id, "test": True}
+
+
+def endpoint_disabled_data(endpoint: Endpoint, reason: str, disabled_at: int) -> dict[str, Any]:
+    """``endpoint.disabled``: which endpoint, its URL, why and when."""
+    return {
+        "id": endpoint.id,
+        "endpoint_id": endpoint.id,
+        "url": endpoint.url,
+        "reason": reason,
+        "disabled_at": disabled_at,
+    }
