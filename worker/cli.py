@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--tolerance", type=float, default=300.0, help="seconds; 0 = no check")
     verify.set_defaults(func=commands.verify)
 
+    simulate = sub.add_parser(
+        "simulate-provider", help="serve a simulated OpenAI Batch API to point a connection at"
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8001, help="default: 8001")
+    simulate.set_defaults(func=commands.simulate_provider)
+
     sub.add_parser("status", help="watched batches and pending deliveries").set_defaults(
         func=commands.status
     )

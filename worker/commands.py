@@ -283,3 +283,10 @@ def dev(args: argparse.Namespace) -> int:
     from worker.devserver import run_dev
 
     return run_dev(port=args.port, demo=args.demo, exit_after_demo=args.exit_after_demo)
+
+
+@guarded
+def simulate_provider(args: argparse.Namespace) -> int:
+    from worker.simulator import run
+
+    return run(args.host, args.port)
