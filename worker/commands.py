@@ -14,8 +14,8 @@ import httpx
 import redis
 from pydantic import ValidationError
 
+from worker import devstate, signing
 from worker import logging as bh_logging
-from worker import signing
 from worker.errors import BatchhookError, ConfigError, InputError
 from worker.models import EVENT_TYPES
 from worker.settings import Settings, get_settings
@@ -32,12 +32,27 @@ def _require_secret_key(settings: Settings) -> None:
         raise ConfigError("BATCHHOOK_SECRET_KEY is required outside dev mode")
 
 
+def cli_redis_url(settings: Settings) -> tuple[str, str]:
+    """The Redis the CLI reads, and why: a configured one, else a running
+    ``batchhook dev``'s (recorded in ``.batchhook/dev.json``), else the default."""
+    if "redis_url" in settings.model_fields_set:
+        return settings.redis_url, "BATCHHOOK_REDIS_URL or the config file"
+    record = devstate.read_record()
+    if record is not None and record.running:
+        where = devstate.STATE_DIR / devstate.RECORD_NAME
+        return record.redis_url, f"batchhook dev's, pid {record.pid}, from {where}"
+    return settings.redis_url, "the default: BATCHHOOK_REDIS_URL unset, no batchhook dev here"
+
+
 def _store() -> Store:
-    store = open_store(get_settings())
+    settings = get_settings()
+    url, source = cli_redis_url(settings)
+    print(f"batchhook: Redis {devstate.shown_url(url)} ({source})", file=sys.stderr)
+    store = open_store(settings.model_copy(update={"redis_url": url}))
     try:
         store.redis.ping()
     except redis.RedisError as exc:
-        raise ConfigError(f"cannot reach Redis at {get_settings().redis_url}: {exc}") from exc
+        raise ConfigError(f"cannot reach Redis at {devstate.shown_url(url)}: {exc}") from exc
     return store
 
 

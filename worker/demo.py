@@ -1,44 +1,29 @@
-"""The pieces of ``batchhook dev --demo``: a simulated provider and a local receiver.
+"""``batchhook dev --demo``: a simulated provider, a local receiver, and the run itself.
 
-Both are small threaded HTTP servers on 127.0.0.1. The simulated provider answers
-OpenAI's retrieve-batch call with a batch that moves validating -> in_progress ->
-finalizing -> completed within seconds; the receiver verifies each webhook's signature
-the way a subscriber would and keeps what arrived.
+Both are small threaded HTTP servers on 127.0.0.1. The provider is ``worker.simulator``'s
+on a quicker timeline: a batch moves validating -> in_progress -> finalizing -> completed
+within seconds of its first poll. The receiver verifies each webhook's signature the way a
+subscriber would and keeps what arrived.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from worker import signing
+import httpx
+
+from worker import signing, simulator
 from worker.errors import InputError
+from worker.store import Store
 
 DEMO_STEPS_S = (("validating", 0.0), ("in_progress", 1.0), ("finalizing", 2.5), ("completed", 4.0))
-
-
-def demo_batch(batch_id: str, elapsed_s: float, started_at: int) -> dict[str, Any]:
-    status = [name for name, after_s in DEMO_STEPS_S if elapsed_s >= after_s][-1]
-    done = status == "completed"
-    return {
-        "id": batch_id,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": "file-demo-input",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": "file-demo-output" if done else None,
-        "error_file_id": None,
-        "created_at": started_at,
-        "completed_at": int(time.time()) if done else None,
-        "request_counts": {"total": 3, "completed": 3 if done else 1, "failed": 0},
-        "metadata": {"demo": "true"},
-    }
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,29 +51,11 @@ class _QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class SimulatedProvider:
-    """Answers ``GET /v1/batches/{id}``; every batch finishes 4 s after its first poll."""
+class DemoProvider(simulator.SimulatedProvider):
+    """The simulated provider on a free port; every batch completes 4 s after its first poll."""
 
     def __init__(self) -> None:
-        first_seen: dict[str, float] = {}
-
-        class Handler(_QuietHandler):
-            def do_GET(self) -> None:
-                batch_id = self.path.rstrip("/").rsplit("/", 1)[-1]
-                if not self.path.startswith("/v1/batches/"):
-                    self._answer(404, {"error": {"message": "not found", "type": "invalid"}})
-                    return
-                started = first_seen.setdefault(batch_id, time.time())
-                self._answer(200, demo_batch(batch_id, time.time() - started, int(started)))
-
-        self._server = _serve(Handler)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        self._server.shutdown()
+        super().__init__(steps=DEMO_STEPS_S)
 
 
 class DemoReceiver:
@@ -122,3 +89,66 @@ class DemoReceiver:
 
     def stop(self) -> None:
         self._server.shutdown()
+
+
+DEMO_TENANT = "demo"
+
+
+def run_demo(api_url: str, store: Store) -> bool:
+    """Register a simulated batch and show its verified webhook arriving.
+
+    The demo works in a tenant of its own, with a token of its own, and deletes what it
+    made when it ends: the dev tenant's batches never go to the demo's receiver, which is
+    gone once the demo ends.
+    """
+    arrived = threading.Event()
+    provider = DemoProvider()
+    receiver = DemoReceiver(functools.partial(_show_webhook, arrived))
+    token_id, token = store.create_token_with_id(DEMO_TENANT)
+    made: list[str] = []  # what to DELETE afterwards, as API paths
+    headers = {"authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=api_url, headers=headers) as api:
+            try:
+                batch_id = _register_demo_batch(api, provider.base_url, receiver, made)
+                print(f"demo: registered {batch_id}; it completes in about 4 s", flush=True)
+                ok = arrived.wait(timeout=60)
+            finally:
+                for path in reversed(made):
+                    api.delete(path)
+        print("demo: done" if ok else "demo: no webhook arrived within 60 s", flush=True)
+        return ok
+    finally:
+        store.revoke_token(token_id)
+        provider.stop()
+        receiver.stop()
+
+
+def _register_demo_batch(
+    api: httpx.Client, provider_url: str, receiver: DemoReceiver, made: list[str]
+) -> str:
+    """A connection to the simulated provider, an endpoint at the receiver, a batch."""
+    connection = {"provider": "openai_compatible", "api_key": "sk-demo", "base_url": provider_url}
+    conn = api.post("/v1/connections", json=connection).raise_for_status().json()
+    made.append(f"/v1/connections/{conn['id']}")
+    endpoint = api.post("/v1/endpoints", json={"url": receiver.url}).raise_for_status().json()
+    made.append(f"/v1/endpoints/{endpoint['id']}")
+    receiver.secret = endpoint["secret"]
+    batch_id = f"batch_demo_{secrets.token_hex(4)}"
+    batch = {"batch_id": batch_id, "connection_id": conn["id"], "poll_interval": 1}
+    api.post("/v1/batches", json=batch).raise_for_status()
+    made.append(f"/v1/batches/{batch_id}")
+    return batch_id
+
+
+def _show_webhook(arrived: threading.Event, event: dict[str, Any], verified: bool) -> None:
+    data = event.get("data", {})
+    mark = "verified" if verified else "SIGNATURE INVALID"
+    print(
+        f"demo: webhook {event.get('type')} ({mark}) batch {data.get('id')} "
+        f"{data.get('previous_status')} -> {data.get('status')}, "
+        f"output_file_id={data.get('output_file_id')}",
+        flush=True,
+    )
+    if verified and event.get("type") == "batch.completed":
+        arrived.set()

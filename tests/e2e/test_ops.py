@@ -1,9 +1,7 @@
-"""Running batchhook: the dev command, health and metrics, status, inbound webhooks, logs."""
+"""Running batchhook: health and metrics, status, inbound webhooks, logs."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -12,32 +10,14 @@ import standardwebhooks
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.flows import connect, new_batch_id, subscribe, watch
-from tests.e2e.stack import Stack, stack_env
+from tests.e2e.stack import Stack
 from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
-from tests.support.waiting import free_port, wait_until
+from tests.support.waiting import wait_until
 
 INBOUND_SECRET = "whsec_" + "aW5ib3VuZC1zZWNyZXQtZm9yLXRlc3Rz"
 CANARY_KEY = "sk-canary-must-never-be-logged-4242"
 CANARY_ENDPOINT_SECRET = "whsec_" + "Y2FuYXJ5LWVuZHBvaW50LXNlY3JldC0xMjM0"
-
-
-def test_dev_demo_runs_everything_without_a_redis_and_shows_a_verified_webhook() -> None:
-    env = stack_env(f"redis://127.0.0.1:{free_port()}/0", free_port())
-    del env["BATCHHOOK_SECRET_KEY"], env["BATCHHOOK_LOG_FORMAT"]
-    result = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "dev", "--demo", "--exit-after-demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "started one at" in result.stdout  # the embedded Redis
-    assert "token: bh_" in result.stdout
-    assert "batch.completed (verified)" in result.stdout
-    assert "output_file_id=file-" in result.stdout
 
 
 def scrape(api_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
