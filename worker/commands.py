@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -14,7 +13,7 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from worker import devstate, signing
+from worker import devstate, samples, signing
 from worker import logging as bh_logging
 from worker.errors import BatchhookError, ConfigError, InputError
 from worker.models import EVENT_TYPES
@@ -168,44 +167,21 @@ def _when(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
 
 
-def sample_event(event_type: str, now: int) -> dict[str, Any]:
-    status = event_type.removeprefix("batch.") if event_type.startswith("batch.") else "completed"
-    terminal_ok = status == "completed"
-    return {
-        "id": f"evt_test_{now}",
-        "object": "event",
-        "type": event_type,
-        "created_at": now,
-        "data": {
-            "id": "batch_sample",
-            "status": status,
-            "previous_status": "finalizing",
-            "output_file_id": "file-sample-output" if terminal_ok else None,
-            "error_file_id": None,
-            "request_counts": {"total": 2, "completed": 2, "failed": 0},
-            "provider": "openai",
-            "connection_id": "conn_sample",
-            "metadata": {"sample": True},
-            "batch": {"id": "batch_sample", "object": "batch", "status": status},
-        },
-    }
-
-
 @guarded
 def trigger(args: argparse.Namespace) -> int:
     if args.event_type not in EVENT_TYPES:
         raise InputError(f"unknown event type {args.event_type!r}; one of {sorted(EVENT_TYPES)}")
     if not signing.is_valid_secret(args.secret):
         raise InputError("--secret must be a whsec_ secret")
+    event = samples.sample_event(args.event_type)
     now = int(time.time())
-    event = sample_event(args.event_type, now)
-    body = json.dumps(event, separators=(",", ":")).encode()
-    headers = signing.webhook_headers([args.secret], event["id"], now, body)
+    body = event.body.encode()
+    headers = signing.webhook_headers([args.secret], event.id, now, body)
     try:
         response = httpx.post(args.url, content=body, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         return _fail(f"could not deliver to {args.url}: {exc}", 1)
-    print(f"{args.event_type} {event['id']} -> {args.url}: HTTP {response.status_code}")
+    print(f"{args.event_type} {event.id} -> {args.url}: HTTP {response.status_code}")
     return 0 if response.is_success else 1
 
 

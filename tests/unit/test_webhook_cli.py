@@ -93,7 +93,9 @@ class Subscriber:
                 except standardwebhooks.WebhookVerificationError:
                     self.send_response(400)
                 else:
-                    subscriber.received.append({"path": self.path, "payload": payload})
+                    subscriber.received.append(
+                        {"path": self.path, "payload": payload, "id": headers["webhook-id"]}
+                    )
                     self.send_response(204)
                 self.end_headers()
 
@@ -138,6 +140,19 @@ def test_trigger_sends_a_signed_sample_event_the_subscriber_accepts(
     assert "output_file_id" in payload["data"]
     assert "error_file_id" in payload["data"]
     assert "HTTP 204" in result.stdout
+
+
+def test_two_triggers_send_two_webhook_ids_so_a_deduplicating_receiver_keeps_both(
+    subscriber: Subscriber,
+) -> None:
+    for _ in range(2):
+        result = batchhook("trigger", "webhook.test", "--url", subscriber.url, "--secret", SECRET)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    first, second = subscriber.received
+    assert first["id"] != second["id"]
+    assert first["id"] == first["payload"]["id"] and second["id"] == second["payload"]["id"]
+    assert first["id"] in result.stdout or second["id"] in result.stdout
 
 
 def test_trigger_exits_non_zero_when_the_subscriber_rejects_the_signature() -> None:

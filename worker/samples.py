@@ -1,0 +1,136 @@
+"""Sample events for ``batchhook trigger``, made by the code that makes the real ones.
+
+A ``batch.*`` sample is an OpenAI batch object in that status, read by the ``openai``
+provider adapter and turned into an event by ``events.batch_data``, as a poll would; the
+others come from the same builders the poller, the API and endpoint health use. Each
+sample gets a fresh event id, so a receiver that deduplicates on ``webhook-id`` keeps
+every one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from worker import events
+from worker.models import (
+    ENDPOINT_DISABLED,
+    WATCH_FAILED,
+    WEBHOOK_TEST,
+    BatchStatus,
+    Endpoint,
+    NewEvent,
+    Watch,
+)
+from worker.providers import get_provider
+
+SAMPLE_TENANT = "sample"
+SAMPLE_BATCH_ID = "batch_sample"
+SAMPLE_CONNECTION_ID = "conn_sample"
+SAMPLE_ENDPOINT_ID = "ep_sample"
+SAMPLE_PROVIDER = "openai"
+
+# The status a batch usually had before reaching each one (None: first seen).
+PREVIOUS_STATUS: dict[str, str | None] = {
+    BatchStatus.VALIDATING: None,
+    BatchStatus.IN_PROGRESS: BatchStatus.VALIDATING,
+    BatchStatus.FINALIZING: BatchStatus.IN_PROGRESS,
+    BatchStatus.COMPLETED: BatchStatus.FINALIZING,
+    BatchStatus.FAILED: BatchStatus.VALIDATING,
+    BatchStatus.EXPIRED: BatchStatus.IN_PROGRESS,
+    BatchStatus.CANCELLING: BatchStatus.IN_PROGRESS,
+    BatchStatus.CANCELLED: BatchStatus.CANCELLING,
+}
+
+
+def openai_batch(status: BatchStatus, now: int) -> dict[str, Any]:
+    """OpenAI's batch object as the retrieve call answers it in ``status``."""
+    done = status == BatchStatus.COMPLETED
+    return {
+        "id": SAMPLE_BATCH_ID,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "errors": None,
+        "input_file_id": "file-sample-input",
+        "completion_window": "24h",
+        "status": status.value,
+        "output_file_id": "file-sample-output" if done else None,
+        "error_file_id": None,
+        "created_at": now - 600,
+        "expires_at": now - 600 + 86400,
+        "completed_at": now if done else None,
+        "request_counts": {"total": 2, "completed": 2 if done else 0, "failed": 0},
+        "metadata": {"sample": "true"},
+    }
+
+
+def sample_watch(status: str | None, now: int) -> Watch:
+    return Watch(
+        id="w_sample",
+        tenant=SAMPLE_TENANT,
+        batch_id=SAMPLE_BATCH_ID,
+        connection_id=SAMPLE_CONNECTION_ID,
+        endpoint_ids=None,
+        metadata={"sample": "true"},
+        poll_interval_s=None,
+        status=status,
+        watching=True,
+        created_at=now - 600,
+        next_poll_at=None,
+        last_polled_at=None,
+        errors=0,
+        last_error="",
+        snapshot=None,
+        summary={"normalized_status": status} if status else {},
+    )
+
+
+def _batch_event_data(status: BatchStatus, now: int) -> dict[str, Any]:
+    snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, openai_batch(status, now))
+    watch = sample_watch(PREVIOUS_STATUS[status], now)
+    return events.batch_data(watch, snapshot, SAMPLE_PROVIDER)
+
+
+def _sample_endpoint(now: int) -> Endpoint:
+    return Endpoint(
+        id="ep_sample_disabled",
+        tenant=SAMPLE_TENANT,
+        url="https://example.com/hooks/batches",
+        events=(),
+        description="",
+        secret="",
+        old_secret=None,
+        old_secret_expires_at=None,
+        disabled=True,
+        disabled_reason="",
+        created_at=now - 86400,
+    )
+
+
+def sample_data(event_type: str, now: int) -> dict[str, Any]:
+    """``data`` of a sample event of this type (one of ``models.EVENT_TYPES``)."""
+    if event_type == WEBHOOK_TEST:
+        return events.webhook_test_data(SAMPLE_ENDPOINT_ID)
+    if event_type == ENDPOINT_DISABLED:
+        reason = "every delivery failed for 120.0 h"
+        return events.endpoint_disabled_data(_sample_endpoint(now), reason, now)
+    if event_type == WATCH_FAILED:
+        watch = sample_watch(BatchStatus.IN_PROGRESS, now)
+        message = "openai answered 404: No batch found with id 'batch_sample'."
+        return events.watch_failed_data(
+            watch, message=message, status_code=404, provider=SAMPLE_PROVIDER
+        )
+    return _batch_event_data(BatchStatus(event_type.removeprefix("batch.")), now)
+
+
+def sample_event(event_type: str, now: float | None = None) -> NewEvent:
+    """A signed-ready sample event with a fresh id."""
+    at = time.time() if now is None else now
+    return events.new_event(
+        tenant=SAMPLE_TENANT,
+        event_type=event_type,
+        data=sample_data(event_type, int(at)),
+        endpoint_ids=(),
+        now=at,
+        batch_id="" if event_type in (WEBHOOK_TEST, ENDPOINT_DISABLED) else SAMPLE_BATCH_ID,
+    )
