@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -164,7 +165,8 @@ def tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def _when(at: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
+    """A Unix time in ISO 8601, UTC: ``2026-12-02T00:35:07Z``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at else "-"
 
 
 @guarded
@@ -228,9 +230,7 @@ def status(_: argparse.Namespace) -> int:
             w.batch_id,
             w.status or "-",
             "yes" if w.watching else "no",
-            time.strftime("%H:%M:%S", time.localtime(w.next_poll_at))
-            if w.watching and w.next_poll_at
-            else "-",
+            _when(w.next_poll_at) if w.watching else "-",
         )
         for tenant in store.tenants()
         for w in store.list_watches(tenant)
@@ -240,7 +240,7 @@ def status(_: argparse.Namespace) -> int:
     print(f"\n{len(pending)} pending deliveries")
     _print_table(
         ("DELIVERY", "NEXT ATTEMPT"),
-        [(did, time.strftime("%H:%M:%S", time.localtime(at))) for did, at in pending[:50]],
+        [(did, _when(at)) for did, at in pending[:50]],
     )
     failing = store.failing_deliveries(limit=20)
     print(f"\n{len(failing)} most recent failing deliveries")
@@ -258,7 +258,7 @@ def _failing_row(row: dict[str, Any]) -> tuple[str, ...]:
         row["delivery_id"],
         row["state"],
         str(row["attempts"]),
-        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-",
+        _when(at),
         str(last.get("status_code") or "-"),
         str(last.get("error") or "-")[:60],
     )

@@ -68,19 +68,21 @@ def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver:
     assert ("batchhook_outbox_depth", frozenset()) in after
 
 
-def test_status_lists_watched_batches(stack: Stack, api: httpx.Client) -> None:
+def test_status_lists_watched_batches_with_times_in_utc(stack: Stack, api: httpx.Client) -> None:
     with ProviderStub("openai", api_key="sk-status") as stub:
         conn = connect(api, stub)
         batch_id = new_batch_id()
         stub.set_batch(batch_id, "in_progress")
-        watch(api, batch_id, conn["id"])
-        wait_until(lambda: api.get(f"/v1/batches/{batch_id}").json()["status"])
+        watch(api, batch_id, conn["id"], poll_interval=3600)
+        batch = wait_until(lambda: (b := api.get(f"/v1/batches/{batch_id}").json())["status"] and b)
 
         result = stack.cli("status")
         assert result.returncode == 0, result.stderr
         [row] = [line for line in result.stdout.splitlines() if batch_id in line]
         assert "in_progress" in row and "yes" in row
         assert "pending deliveries" in result.stdout
+        next_poll = datetime.fromtimestamp(int(batch["next_poll_at"]), UTC)
+        assert next_poll.strftime("%Y-%m-%dT%H:%M:%SZ") in row  # ISO 8601, zone shown
 
 
 def test_an_inbound_provider_webhook_triggers_an_immediate_poll(
