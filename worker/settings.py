@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BATCHHOOK_RETENTION_S", "BATCHHOOK_EVENT_RETENTION_S"),
     )
     old_secret_grace_s: int = 86400
+    metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <it>"
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused with 413
     api_rate_limit_per_min: int = 600  # requests per minute per API token; 0: no limit
     # Subscriber operations: failing endpoints, throttle, circuit breaker, lost batches.
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
                 f"schedule ({span:g} s in all): deliveries would expire while still retrying"
             )
         return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("log_format")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import standardwebhooks
@@ -13,6 +14,7 @@ from tests.e2e.flows import connect, new_batch_id, subscribe, watch
 from tests.e2e.stack import Stack
 from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
+from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
 INBOUND_SECRET = "whsec_" + "aW5ib3VuZC1zZWNyZXQtZm9yLXRlc3Rz"
@@ -83,6 +85,29 @@ def test_status_lists_watched_batches_with_times_in_utc(stack: Stack, api: httpx
         assert "pending deliveries" in result.stdout
         next_poll = datetime.fromtimestamp(int(batch["next_poll_at"]), UTC)
         assert next_poll.strftime("%Y-%m-%dT%H:%M:%SZ") in row  # ISO 8601, zone shown
+
+
+def test_metrics_want_the_metrics_token_when_one_is_set(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    token = "metrics-token-4b1d9c"
+    guarded = Stack(redis_server.url, tmp_path, BATCHHOOK_METRICS_TOKEN=token)
+    guarded.start_web()
+    try:
+        url = f"{guarded.api_url}/metrics"
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": token}):
+            refused = httpx.get(url, headers=headers)
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"]["type"] == "authentication_error"
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert token not in refused.text
+        allowed = httpx.get(url, headers={"authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200
+        assert "batchhook_redis_up 1.0" in allowed.text
+        assert httpx.get(f"{guarded.api_url}/readyz").status_code == 200  # not guarded
+    finally:
+        guarded.stop()
+    assert token not in guarded.logs()
 
 
 def test_an_inbound_provider_webhook_triggers_an_immediate_poll(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -13,6 +14,21 @@ from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
+
+
+def require_metrics_token(request: Request, token: str | None) -> None:
+    """With ``BATCHHOOK_METRICS_TOKEN`` set, a scrape must send it as a bearer token."""
+    if token is None:
+        return
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        sent.strip().encode(), token.encode()
+    ):
+        raise HTTPException(
+            401,
+            "/metrics needs 'Authorization: Bearer <BATCHHOOK_METRICS_TOKEN>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -39,7 +55,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return JSONResponse({"status": "redis unreachable"}, status_code=503)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        require_metrics_token(request, settings.metrics_token)
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app
