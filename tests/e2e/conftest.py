@@ -11,6 +11,22 @@ from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Name a test marked ``announce`` as it starts, before its fixtures: a case that
+    runs for a minute then shows on the terminal instead of one silent dot."""
+    marker = item.get_closest_marker("announce")
+    plugins = item.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if marker is None or reporter is None or capture is None:
+        return
+    label = marker.args[0] if marker.args else "slow test"
+    with capture.global_and_fixture_disabled():  # past pytest's capture, to the terminal
+        reporter.ensure_newline()
+        reporter.write_line(f"{label}: {item.name.removeprefix('test_').replace('_', ' ')} ...")
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:

@@ -26,6 +26,8 @@ from tests.support.processes import ManagedProcess
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.announce("fault case")
+
 RIG_ENV = {
     # Enough quick retries that a receiver failing 30 % of attempts still gets everything.
     "BATCHHOOK_RETRY_SCHEDULE": "0.5,1,1,1,1,1,1,1,1,1,1,1",
