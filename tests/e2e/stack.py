@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import ManagedProcess
+from tests.support.processes import ManagedProcess, run_cli
 from tests.support.waiting import free_port, wait_until
 
 TEST_SECRET_KEY = "test-secret-key-for-the-e2e-stack"
@@ -87,15 +87,7 @@ class Stack:
         return "\n".join(p.log_text() for p in self.processes.values())
 
     def cli(self, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "worker.cli", *argv],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli(*argv, env=self.env, stdin=stdin)
 
     def new_token(self, tenant: str | None = None) -> str:
         result = self.cli("tokens", "create", "--tenant", tenant or f"t-{uuid.uuid4().hex[:8]}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.stack import stack_env
-from tests.support.processes import ManagedProcess
+from tests.support.processes import ManagedProcess, run_cli
 from tests.support.waiting import free_port
 
 
@@ -26,15 +26,7 @@ def cli_beside_dev(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     """The batchhook command run in dev's directory, BATCHHOOK_REDIS_URL unset."""
     env = dev_env()
     del env["BATCHHOOK_REDIS_URL"]
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*argv, env=env, cwd=cwd)
 
 
 def test_dev_demo_runs_everything_without_a_redis_and_shows_a_verified_webhook(

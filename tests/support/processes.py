@@ -7,9 +7,26 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.waiting import wait_until
+
+
+def run_cli(
+    *argv: str, env: dict[str, str], cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One ``batchhook`` command to its end, as a user runs it: output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *argv],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 class ManagedProcess:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
+from tests.support import processes
 from worker.settings import Settings
 
 REDIS_PASSWORD = "hunter2-redis-password"
@@ -16,13 +16,8 @@ REDIS_PASSWORD = "hunter2-redis-password"
 
 def run_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BATCHHOOK_")}
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *argv],
-        env={**clean, "BATCHHOOK_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    redis_url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0"
+    return processes.run_cli(*argv, env={**clean, "BATCHHOOK_REDIS_URL": redis_url, **env})
 
 
 @pytest.mark.parametrize("command", ["status", "worker", "web"])

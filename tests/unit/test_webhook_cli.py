@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from typing import Any
 import pytest
 import standardwebhooks
 
+from tests.support.processes import run_cli
+
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BODY = (
     '{"id":"evt_cli","object":"event","type":"batch.completed","created_at":1700000000,'
@@ -23,16 +24,7 @@ BODY = (
 
 
 def batchhook(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BATCHHOOK_DEV": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env={**os.environ, "BATCHHOOK_DEV": "1"}, stdin=stdin)
 
 
 def pasted_webhook(body: str, secret: str = SECRET) -> str:
