@@ -1,8 +1,9 @@
 """Sample events for ``batchhook trigger``, made by the code that makes the real ones.
 
-A ``batch.*`` sample is an OpenAI batch object in that status, read by the ``openai``
-provider adapter and turned into an event by ``events.batch_data``, as a poll would; the
-others come from the same builders the poller, the API and endpoint health use. Each
+A ``batch.*`` sample is the simulated provider's OpenAI batch object in that status, read
+by the ``openai`` provider adapter and turned into an event by ``events.batch_data``, as a
+poll would; the others come from the same builders the poller, the API and endpoint
+health use. Each
 sample gets a fresh event id, so a receiver that deduplicates on ``webhook-id`` keeps
 every one.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker import events
+from worker import events, simulator
 from worker.models import (
     ENDPOINT_DISABLED,
     WATCH_FAILED,
@@ -43,27 +44,6 @@ PREVIOUS_STATUS: dict[str, str | None] = {
 }
 
 
-def openai_batch(status: BatchStatus, now: int) -> dict[str, Any]:
-    """OpenAI's batch object as the retrieve call answers it in ``status``."""
-    done = status == BatchStatus.COMPLETED
-    return {
-        "id": SAMPLE_BATCH_ID,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": "file-sample-input",
-        "completion_window": "24h",
-        "status": status.value,
-        "output_file_id": "file-sample-output" if done else None,
-        "error_file_id": None,
-        "created_at": now - 600,
-        "expires_at": now - 600 + 86400,
-        "completed_at": now if done else None,
-        "request_counts": {"total": 2, "completed": 2 if done else 0, "failed": 0},
-        "metadata": {"sample": "true"},
-    }
-
-
 def sample_watch(status: str | None, now: int) -> Watch:
     return Watch(
         id="w_sample",
@@ -86,7 +66,8 @@ def sample_watch(status: str | None, now: int) -> Watch:
 
 
 def _batch_event_data(status: BatchStatus, now: int) -> dict[str, Any]:
-    snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, openai_batch(status, now))
+    raw = simulator.BatchBook(((status.value, 0.0),), clock=lambda: now).get(SAMPLE_BATCH_ID)
+    snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, raw)
     watch = sample_watch(PREVIOUS_STATUS[status], now)
     return events.batch_data(watch, snapshot, SAMPLE_PROVIDER)
 

@@ -58,4 +58,4 @@ def test_the_readme_openai_sdk_recipe_refuses_a_tampered_body(read_event: Any) -
     headers = signing.webhook_headers([SECRET], event.id, int(time.time()), body)
 
     with pytest.raises(openai.InvalidWebhookSignatureError):
-        read_event(body.replace(b"file-sample-output", b"file-evil"), headers)
+        read_event(body.replace(b"batch_sample", b"batch_evil"), headers)
