@@ -10,15 +10,54 @@ sample looks exactly like the real thing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from typing import Any
 
 from worker.models import Endpoint, NewEvent, Snapshot, Watch
 
+EVENT_ID_HEX = 24  # evt_ + 24 hex digits, random or derived alike
+_DERIVED_ID_VERSION = "batchhook-event-id-v1"  # part of every derived id: never change it
+
 
 def new_event_id() -> str:
-    return f"evt_{secrets.token_hex(12)}"
+    """A random id, for an event that nothing else makes unique (``webhook.test``)."""
+    return f"evt_{secrets.token_hex(EVENT_ID_HEX // 2)}"
+
+
+def derived_event_id(*parts: str) -> str:
+    """The same id for the same parts, on every process, restart, upgrade and key rotation.
+
+    A change that is detected again after Redis lost its last writes (a crash, or a
+    failover to a replica that lagged) is therefore sent again under the same
+    ``webhook-id``, which receivers deduplicate by. No secret goes in: rotating
+    ``BATCHHOOK_SECRET_KEY`` must not change ids."""
+    material = "\x00".join((_DERIVED_ID_VERSION, *parts)).encode()
+    return f"evt_{hashlib.sha256(material).hexdigest()[:EVENT_ID_HEX]}"
+
+
+def status_event_id(watch: Watch, status: str) -> str:
+    """A batch reaching ``status``, watched by one tenant through one connection.
+
+    The previous status is left out on purpose: after Redis forgets recent writes, the
+    same arrival at ``completed`` may be seen as ``in_progress -> completed`` where it was
+    ``finalizing -> completed`` before, and it must keep its id. A batch reaches each of
+    its statuses once (validating, in_progress, finalizing, then one terminal status)."""
+    return derived_event_id("status", watch.tenant, watch.connection_id, watch.batch_id, status)
+
+
+def watch_failed_event_id(watch: Watch) -> str:
+    """A watch that stopped for good: one per registration (a new one may fail again)."""
+    registered = repr(float(watch.created_at))
+    return derived_event_id(
+        "watch_failed", watch.tenant, watch.connection_id, watch.batch_id, registered
+    )
+
+
+def endpoint_disabled_event_id(endpoint: Endpoint, disabled_at: int) -> str:
+    """One endpoint disabled at one time."""
+    return derived_event_id("endpoint_disabled", endpoint.tenant, endpoint.id, str(disabled_at))
 
 
 def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, Any]) -> str:
@@ -42,9 +81,11 @@ def new_event(
     now: float,
     watch_id: str = "",
     batch_id: str = "",
+    event_id: str | None = None,
 ) -> NewEvent:
-    """A new event with a fresh id, its body made from ``data``."""
-    event_id = new_event_id()
+    """A new event, its body made from ``data``; its id is ``event_id`` when the caller
+    derived one (see ``status_event_id``), else fresh and random."""
+    event_id = event_id or new_event_id()
     created_at = int(now)
     return NewEvent(
         id=event_id,

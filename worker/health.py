@@ -82,8 +82,10 @@ def disabled_event(
     )
     if not targets:
         return None
-    data = events.endpoint_disabled_data(endpoint, reason, int(now))
+    disabled_at = int(now)
+    data = events.endpoint_disabled_data(endpoint, reason, disabled_at)
     return events.new_event(
+        event_id=events.endpoint_disabled_event_id(endpoint, disabled_at),
         tenant=endpoint.tenant,
         event_type=ENDPOINT_DISABLED,
         data=data,

@@ -35,9 +35,16 @@ def subscribed(watch: Watch, endpoints: Iterable[Endpoint], event_type: str) -> 
 
 
 def make_event(
-    watch: Watch, event_type: str, data: dict[str, Any], endpoints: Iterable[Endpoint], now: float
+    watch: Watch,
+    event_type: str,
+    data: dict[str, Any],
+    endpoints: Iterable[Endpoint],
+    now: float,
+    *,
+    event_id: str,
 ) -> NewEvent:
     return events.new_event(
+        event_id=event_id,
         tenant=watch.tenant,
         event_type=event_type,
         data=data,
@@ -93,7 +100,9 @@ def plan_snapshot(
     event = None
     if changes_status(watch, snapshot) and snapshot.status != UNKNOWN_STATUS:
         data = events.batch_data(watch, snapshot, provider)
-        event = make_event(watch, event_type_for(snapshot.status), data, endpoints, now)
+        event_id = events.status_event_id(watch, snapshot.word)
+        event_type = event_type_for(snapshot.status)
+        event = make_event(watch, event_type, data, endpoints, now, event_id=event_id)
     return PollRecord(
         watch_id=watch.id,
         now=now,
@@ -154,5 +163,6 @@ def plan_error(
     data = events.watch_failed_data(
         watch, message=message, status_code=error.status_code, provider=provider
     )
-    event = make_event(watch, WATCH_FAILED, data, endpoints, now)
+    event_id = events.watch_failed_event_id(watch)
+    event = make_event(watch, WATCH_FAILED, data, endpoints, now, event_id=event_id)
     return PollRecord(watch_id=watch.id, now=now, next_poll_at=None, error=message, event=event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -48,13 +49,13 @@ class RedisServer:
         self.stop()
         self._dir.cleanup()
 
-    def start(self) -> None:
+    def start(self, *, appendonly: bool = True) -> None:
         argv = [
             redis_server_binary(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", self._dir.name,
-            "--appendonly", "yes",
+            "--appendonly", "yes" if appendonly else "no",
             "--appendfsync", "always",
             "--save", "",
             "--protected-mode", "no",
@@ -68,6 +69,53 @@ class RedisServer:
     @staticmethod
     def _pings(client: redis.Redis) -> object:
         return lambda: client.ping()
+
+    def snapshot(self) -> Path:
+        """A copy of the data as it is now (``BGSAVE``), for ``restore`` to go back to."""
+        client = redis.Redis.from_url(self.url)
+        try:
+            wait_until(  # an AOF rewrite (one runs at start-up) refuses a BGSAVE
+                lambda: not client.info("persistence")["aof_rewrite_in_progress"],
+                timeout_s=30,
+                message="the AOF rewrite never finished",
+            )
+            saves = client.info("persistence")["rdb_saves"]
+            client.bgsave()
+            wait_until(
+                lambda: (
+                    client.info("persistence")["rdb_saves"] > saves
+                    and not client.info("persistence")["rdb_bgsave_in_progress"]
+                ),
+                timeout_s=30,
+                message="BGSAVE never finished",
+            )
+        finally:
+            client.close()
+        kept = Path(self._dir.name, f"snapshot-{uuid.uuid4().hex[:8]}.rdb")
+        shutil.copyfile(Path(self._dir.name, "dump.rdb"), kept)
+        return kept
+
+    def restore(self, snapshot: Path) -> None:
+        """Kill the server and start it again holding only what ``snapshot`` held: every
+        write since is lost, as after a crash whose last writes never reached the disk,
+        or a failover to a replica that lagged behind."""
+        self.kill()
+        shutil.rmtree(Path(self._dir.name, "appendonlydir"), ignore_errors=True)
+        shutil.copyfile(snapshot, Path(self._dir.name, "dump.rdb"))
+        self.start(appendonly=False)  # Redis loads an RDB only while AOF is off ...
+        client = redis.Redis.from_url(self.url)
+        try:  # ... and then writes it out as the new AOF
+            client.config_set("appendonly", "yes")
+            wait_until(
+                lambda: (
+                    not client.info("persistence")["aof_rewrite_in_progress"]
+                    and client.info("persistence")["aof_enabled"]
+                ),
+                timeout_s=30,
+                message="the restored data never reached the AOF",
+            )
+        finally:
+            client.close()
 
     def kill(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -157,16 +157,55 @@ def test_status_change_event_body_has_the_openai_event_shape_and_our_extra_field
     }
 
 
-def test_each_planned_event_gets_its_own_id() -> None:
-    ids = set()
-    for _ in range(5):
-        record = transitions.plan_snapshot(
-            a_watch(), a_snapshot(), provider="openai", endpoints=[], now=NOW
-        )
-        assert record.event is not None
-        ids.add(record.event.id)
+def planned_event_id(watch: Watch, status: str = "completed") -> str:
+    record = transitions.plan_snapshot(
+        watch, a_snapshot(status), provider="openai", endpoints=[], now=NOW
+    )
+    assert record.event is not None
+    return record.event.id
+
+
+def test_the_same_change_planned_again_gets_the_same_id() -> None:
+    """Seen again after Redis lost it, on another worker, an hour later: one id."""
+    first = planned_event_id(a_watch(status="in_progress"))
+    again = planned_event_id(a_watch(status="in_progress", created_at=NOW - 7200))
+
+    assert first == again
+    assert first.startswith("evt_")
+    assert len(first) == len("evt_") + 24
+
+
+def test_reaching_a_status_from_an_older_last_seen_one_keeps_the_id() -> None:
+    """Redis restored from an older snapshot knows ``in_progress`` where it had seen
+    ``finalizing``: arriving at ``completed`` is still the same change."""
+    assert planned_event_id(a_watch(status="finalizing")) == planned_event_id(
+        a_watch(status="in_progress")
+    )
+
+
+def test_event_ids_differ_by_status_batch_tenant_and_connection() -> None:
+    base = a_watch(status="in_progress")
+    ids = {
+        planned_event_id(base),
+        planned_event_id(base, status="failed"),
+        planned_event_id(replace(base, batch_id="batch_2")),
+        planned_event_id(replace(base, tenant="other")),
+        planned_event_id(replace(base, connection_id="conn_2")),
+    }
 
     assert len(ids) == 5
+
+
+def test_watch_failed_ids_are_one_per_registration() -> None:
+    def failed_id(watch: Watch) -> str:
+        error = ProviderRejected("gone", batch_id="batch_1", status_code=401)
+        record = transitions.plan_error(watch, error, provider="openai", endpoints=[], now=NOW)
+        assert record.event is not None
+        return record.event.id
+
+    assert failed_id(a_watch(status="in_progress")) == failed_id(a_watch(status="validating"))
+    assert failed_id(a_watch()) != failed_id(a_watch(created_at=NOW - 5))
+    assert failed_id(a_watch()) != planned_event_id(a_watch())
 
 
 def test_only_endpoints_subscribed_to_the_event_type_receive_it() -> None:
