@@ -7,6 +7,7 @@ private ``rabbitmq-server`` is started on free ports in a temp dir (also forced 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -254,6 +255,7 @@ def check_kombu_connects(url: str) -> None:
         connection.ensure_connection(max_retries=3)
 
 
+@functools.cache  # probing rabbitmqctl costs a second: once a test run
 def _system_admin() -> VhostAdmin | None:
     """Something that makes vhosts on the system broker: rabbitmqctl, else the HTTP API."""
     ctl = shutil.which("rabbitmqctl")
