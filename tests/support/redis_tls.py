@@ -88,6 +88,18 @@ class TlsRedisServer:
         """What redis-server logged so far."""
         return self._process.log_text() if self._process is not None else ""
 
+    def kill(self) -> None:
+        """SIGKILL redis-server, as a crash would (append-only: writes survive)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.terminate()  # closes the log; the process is gone already
+            self._process = None
+
+    def restart(self) -> None:
+        """Kill redis-server and start it again on the same port and certificate."""
+        self.kill()
+        self.start()
+
     def stop(self) -> None:
         """Stop redis-server (SIGTERM, then SIGKILL after 10 s)."""
         if self._process is not None:

@@ -3,6 +3,7 @@ three sentinels (quorum 2), which a test may fail over on demand."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -193,7 +194,7 @@ class SentinelSet:
         """Wait until every sentinel is ready for a failover of ``primary_port``."""
         for port in self.sentinel_ports:
             wait_until(
-                lambda port=port: self._sentinel_is_ready(port, primary_port, replica_port),
+                functools.partial(self._sentinel_is_ready, port, primary_port, replica_port),
                 timeout_s=30,
                 interval_s=0.1,
                 message=f"sentinel on {port} never saw the replica and the other sentinels",

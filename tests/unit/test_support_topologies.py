@@ -97,3 +97,12 @@ def test_a_vhost_carries_messages_and_is_deleted_afterwards() -> None:
             message = wait_until(lambda: queue(connection.default_channel).get(no_ack=True))
             assert message.payload == {"n": 1}
         assert not broker.admin.exists(vhost.name)
+
+
+def test_a_killed_tls_redis_restarts_with_its_writes() -> None:
+    with TlsRedisServer() as server:
+        with server.client() as client:
+            client.set("kept", "yes")
+        server.restart()
+        with server.client() as client:
+            assert client.get("kept") == b"yes"
