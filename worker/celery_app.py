@@ -11,6 +11,7 @@ from celery import Celery
 from celery.signals import beat_init, setup_logging, worker_process_init
 
 from worker import logging as bh_logging
+from worker.broker import broker_config
 from worker.keys import DELIVER_QUEUE, POLL_QUEUE, QUEUES, TICK_QUEUE
 from worker.settings import get_settings
 
@@ -21,21 +22,18 @@ __all__ = ["QUEUES", "app"]
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery("batchhook", broker=settings.redis_url, include=["worker.tasks"])
+    app = Celery("batchhook", include=["worker.tasks"])
     app.conf.update(
+        **broker_config(settings),
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         # No remote control: its pub/sub channel, losing Redis mid-read, brings the whole
         # worker down (kombu: AttributeError in _connparams, "Unrecoverable error").
         worker_enable_remote_control=False,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
         task_default_queue=POLL_QUEUE,
         task_routes={
             "batchhook.tick": {"queue": TICK_QUEUE},

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATCHHOOK_", frozen=True, extra="ignore")
 
     redis_url: str = "redis://localhost:6379/0"
+    # Where Redis runs, beyond one plain URL (see worker/redis_target.py).
+    broker_url: str | None = None  # Celery's broker; unset: the Redis above
+    redis_ca_file: str | None = None  # CA bundle for rediss://; unset: the system's CAs
+    redis_tls_verify: bool = True  # 0 only for a self-signed test server: no verification
+    redis_sentinels: str | None = None  # "host:port,host:port": they name the primary
+    redis_master: str | None = None  # the Sentinel master name
+    redis_wait_replicas: int = Field(default=0, ge=0)  # API writes wait for this many
+    redis_wait_timeout_s: float = Field(default=2.0, gt=0)
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "BATCHHOOK_PORT"))
     host: str = "0.0.0.0"  # noqa: S104 - the web process serves the API on every interface
     secret_key: str | None = None
@@ -92,10 +100,42 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("metrics_token")
+    @field_validator(
+        "metrics_token", "broker_url", "redis_ca_file", "redis_sentinels", "redis_master"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_are_addresses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"BATCHHOOK_REDIS_SENTINELS must be host:port,host:port: {part!r} is not"
+                )
+        return ",".join(parts)
+
+    @model_validator(mode="after")
+    def _sentinels_come_with_a_master(self) -> Settings:
+        if bool(self.redis_sentinels) != bool(self.redis_master):
+            raise ValueError(
+                "BATCHHOOK_REDIS_SENTINELS and BATCHHOOK_REDIS_MASTER go together: set both"
+            )
+        return self
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(f"a Redis or broker URL must start with one of {', '.join(schemes)}")
+        return value
 
     @field_validator("log_format")
     @classmethod

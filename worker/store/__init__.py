@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import redis
 
+from worker.redis_target import redis_target
 from worker.settings import Settings
+from worker.store import durability
 from worker.store.accounts import AccountsMixin, new_id
+from worker.store.connection import client_for
 from worker.store.events import (
     AttemptDone,
     AttemptRecorded,
@@ -42,6 +45,9 @@ __all__ = [
 class Store(AccountsMixin, TokensMixin, WatchesMixin, EventsMixin, LimitsMixin, MetricsMixin):
     """Every Redis operation batchhook performs."""
 
+    def wait_for_replicas(self, replicas: int, timeout_s: float) -> int:
+        return durability.wait_for_replicas(self.redis, replicas, timeout_s)
+
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
@@ -51,7 +57,7 @@ def redis_client(url: str) -> redis.Redis:
 
 def open_store(settings: Settings) -> Store:
     return Store(
-        redis_client(settings.redis_url),
+        client_for(redis_target(settings)),
         Vault(settings.secret_key),
         retention_s=settings.retention_s,
         delivery_lease_s=settings.delivery_lease_s,
