@@ -15,6 +15,7 @@ DUE = f"{PREFIX}due"  # zset: watch id -> Unix time of its next poll
 OUTBOX = f"{PREFIX}outbox"  # zset: delivery id -> Unix time of its next attempt
 STATS = f"{PREFIX}stats"  # hash of monotonically increasing counters
 DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of its next list
+REPLICATION_MARK = f"{PREFIX}replication_mark"  # counter written before each WAIT
 FINISHED = f"{PREFIX}finished"  # zset: "<watch id> <tenant>" -> when its retention ends
 
 # The broker's queues: kombu keeps each as a Redis list under the queue's name.

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
 from worker.api import batches, connections, endpoints, errors, events, inbound
+from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
 from worker.settings import Settings, get_settings
@@ -39,6 +40,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     registry = CollectorRegistry()
     registry.register(StoreCollector(app.state.store))
     errors.install(app)
+    if settings.redis_wait_replicas > 0:
+        wait = WaitForReplicas(
+            app.state.store, settings.redis_wait_replicas, settings.redis_wait_timeout_s
+        )
+        app.middleware("http")(wait)
     app.middleware("http")(RequestMetrics(registry))
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     for module in (connections, endpoints, batches, events, inbound):
