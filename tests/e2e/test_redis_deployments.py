@@ -111,6 +111,7 @@ def sentinel_env(sentinels: SentinelSet, **extra: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.announce("redis deployment")
 def test_a_sentinel_failover_mid_run_loses_and_doubles_nothing(
     sentinels: SentinelSet, tmp_path: Path

@@ -24,9 +24,9 @@ from urllib.parse import quote
 
 import httpx
 import kombu
-import pytest
 
 from tests.support.processes import ManagedProcess
+from tests.support.servers import skip_or_fail
 from tests.support.waiting import free_port, wait_until
 
 HOST = "127.0.0.1"
@@ -273,13 +273,13 @@ def _system_admin() -> VhostAdmin | None:
 def _private_broker() -> RabbitBroker:
     """A broker of its own, started now; skips the test when it cannot be started."""
     if not PrivateRabbit.available():
-        pytest.skip(f"no RabbitMQ on {HOST}:{AMQP_PORT} and no rabbitmq-server to start")
+        skip_or_fail(f"no RabbitMQ on {HOST}:{AMQP_PORT} and no rabbitmq-server to start")
     private = PrivateRabbit()
     try:
         private.start()
     except (RuntimeError, TimeoutError, OSError) as error:
         private.stop()
-        pytest.skip(f"could not start a private rabbitmq-server: {error}")
+        skip_or_fail(f"could not start a private rabbitmq-server: {error}")
     return RabbitBroker(private.port, private.admin(), private)
 
 
@@ -290,7 +290,7 @@ def rabbitmq_or_skip() -> RabbitBroker:
         return _private_broker()
     admin = _system_admin()
     if admin is None:
-        pytest.skip(
+        skip_or_fail(
             f"RabbitMQ answers on {HOST}:{AMQP_PORT} but neither rabbitmqctl nor the "
             f"management API (port {MANAGEMENT_PORT}) can create vhosts here"
         )
