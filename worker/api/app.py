@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
+from worker import keys
 from worker.api import batches, connections, endpoints, errors, events, inbound
 from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
@@ -38,7 +39,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store or open_store(settings)
     registry = CollectorRegistry()
-    registry.register(StoreCollector(app.state.store))
+    # The broker's queue depths are read from Redis, where kombu keeps them, only when the
+    # broker is that Redis; another broker (RabbitMQ) reports its own.
+    queues = keys.QUEUES if settings.broker_url is None else ()
+    registry.register(StoreCollector(app.state.store, queues))
     errors.install(app)
     if settings.redis_wait_replicas > 0:
         wait = WaitForReplicas(

@@ -46,8 +46,9 @@ HISTOGRAMS = {
 class StoreCollector:
     """Reads Redis at scrape time; says ``batchhook_redis_up 0`` when it cannot."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, broker_queues: tuple[str, ...] = keys.QUEUES) -> None:
         self.store = store
+        self.broker_queues = broker_queues  # none when the broker is not this Redis
 
     def collect(self) -> Iterable[Metric]:
         try:
@@ -87,7 +88,7 @@ class StoreCollector:
         return families
 
     def _backlog(self) -> list[Metric]:
-        backlog = self.store.backlog(keys.QUEUES)
+        backlog = self.store.backlog(self.broker_queues)
         gauges = {
             "watched_batches": (backlog.watched_batches, "batches being polled"),
             "pending_deliveries": (backlog.outbox_depth, "deliveries not yet succeeded or failed"),
