@@ -92,6 +92,7 @@ def test_a_rabbitmq_broker_carries_the_polls_and_deliveries(vhost: Vhost, tmp_pa
             a_batch_completes_with_one_verified_webhook(stack)
             assert client.hget("bh:stats", "polls")
             assert not client.keys("_kombu*") and not client.exists("batchhook.poll")
+            assert "guest:guest" not in stack.logs()  # the broker's password is masked
         finally:
             stack.stop()
             client.close()
