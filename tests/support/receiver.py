@@ -60,6 +60,11 @@ class Receiver(LoopbackService):
         with self._lock:
             self._answers.extend(answers)
 
+    def answer_ok_from_now(self) -> None:
+        """Drop the statuses still queued by ``respond_with``: 200 from the next one."""
+        with self._lock:
+            self._answers.clear()
+
     def hang_next(self, seconds: float, times: int = 1) -> None:
         with self._lock:
             self._hangs.extend([seconds] * times)
