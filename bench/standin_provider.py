@@ -15,7 +15,6 @@ linearly over its ``in_progress`` step (0 while validating, all done from finali
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import time
@@ -23,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 from aiohttp import web
+from standin_http import command_line, control_routes, serve
 
 API_KEY_HEADER = "authorization"
 
@@ -144,18 +144,21 @@ def make_app(provider: Provider) -> web.Application:
     app.add_routes(
         [
             web.get("/v1/batches/{batch_id}", provider.retrieve),
-            web.post("/_control/set", provider.set_status),
-            web.post("/_control/timelines", provider.set_timelines),
-            web.get("/_control/served", provider.served_times),
-            web.get("/_control/stats", provider.stats),
+            *control_routes(
+                {
+                    "POST set": provider.set_status,
+                    "POST timelines": provider.set_timelines,
+                    "GET served": provider.served_times,
+                    "GET stats": provider.stats,
+                }
+            ),
         ]
     )
     return app
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser = command_line(__doc__)
     parser.add_argument("--default-status", default="in_progress")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
     parser.add_argument(
@@ -165,7 +168,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     provider = Provider(args.default_status, args.delay_ms / 1000, args.progress_counts)
-    web.run_app(make_app(provider), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    serve(make_app(provider), args.port)
 
 
 if __name__ == "__main__":
