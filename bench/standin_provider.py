@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from standin_http import command_line, control_routes, serve
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the repository, for tests.support
+from tests.support.openai_batch import DAY_S, openai_batch
 
 API_KEY_HEADER = "authorization"
 
@@ -120,23 +125,17 @@ def batch_object(
     done = status == "completed"
     created = int(now) - 3600
     finished = (100 if done else 40) if done_share is None else round(100 * done_share)
-    return {
-        "id": batch_id,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": f"file-in-{batch_id}",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": f"file-out-{batch_id}" if done else None,
-        "error_file_id": None,
-        "created_at": created,
-        "in_progress_at": created + 60,
-        "expires_at": created + 86400,
-        "completed_at": int(now) if done else None,
-        "request_counts": {"total": 100, "completed": finished, "failed": 0},
-        "metadata": {},
-    }
+    return openai_batch(
+        batch_id,
+        status,
+        done=done,
+        now=int(now),
+        created_at=created,
+        in_progress_at=created + 60,
+        expires_at=created + DAY_S,
+        request_counts={"total": 100, "completed": finished, "failed": 0},
+        metadata={},
+    )
 
 
 def make_app(provider: Provider) -> web.Application:
