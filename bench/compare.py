@@ -33,8 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import Process, cpu_seconds, rss_bytes, save_results, stop_on_sigterm, workspace
-from latency import Stack, machine, stack, summary
+from harness import Process
+from latency import Watching, stack, summary
+from plotting import pyplot, save
+from runs import machine, options, save_results, stop_on_sigterm, workspace
+from stack import Sampler
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 EVENTS = ["batch.completed", "batch.failed", "batch.expired", "batch.cancelled"]
@@ -113,43 +116,8 @@ def timelines(
     return steps, completes
 
 
-class Sampler(threading.Thread):
-    """Every 0.5 s: CPU seconds and RSS of every process group of interest."""
-
-    def __init__(self, groups: dict[str, Process]) -> None:
-        super().__init__(daemon=True)
-        self.groups = groups
-        self.stopped = threading.Event()
-        self.samples: list[tuple[float, dict[str, float], dict[str, int]]] = []
-
-    def take(self) -> None:
-        cpu, rss = {}, {}
-        for name, process in self.groups.items():
-            pids = process.group_pids()
-            if pids:
-                cpu[name] = cpu_seconds(pids)
-                rss[name] = rss_bytes(pids)
-        self.samples.append((time.time(), cpu, rss))
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            self.take()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-
-    def cpu_between(self, names: tuple[str, ...], start: float, end: float) -> float:
-        first = next(s for s in self.samples if s[0] >= start)
-        last = next((s for s in self.samples if s[0] >= end), self.samples[-1])
-        return sum(last[1].get(n, 0.0) - first[1].get(n, 0.0) for n in names)
-
-    def peak_rss_mb(self, names: tuple[str, ...]) -> float:
-        return max((sum(s[2].get(n, 0) for n in names) for s in self.samples), default=0) / 2**20
-
-
 def start_loops(
-    s: Stack, log_dir: Path, ids_file: Path, intervals: list[float], start_at: float
+    s: Watching, log_dir: Path, ids_file: Path, intervals: list[float], start_at: float
 ) -> dict[str, tuple[Process, Path, float]]:
     loops = {}
     for interval in intervals:
@@ -188,7 +156,7 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
 
 def measure(
     args: argparse.Namespace,
-    s: Stack,
+    s: Watching,
     ids: list[str],
     completes: dict[str, float],
     loops: dict[str, tuple[Process, Path, float]],
@@ -197,12 +165,12 @@ def measure(
     groups = {name: s.bh.processes[name] for name in BATCHHOOK_GROUPS}
     groups["redis"] = s.redis.process
     groups.update({name: proc for name, (proc, _, _) in loops.items()})
-    sampler = Sampler(groups)
+    sampler = Sampler(lambda: {name: p.group_pids() for name, p in groups.items()}, 0.5)
     sampler.start()
     time.sleep(max(0.0, start_at - time.time()))
     t0 = time.time()
     for batch_id in ids:  # batchhook: registered through the API, default schedule
-        s.client.post(
+        s.api().post(
             "/v1/batches", json={"batch_id": batch_id, "connection_id": s.connection_id}
         ).raise_for_status()
     register_s = time.time() - t0
@@ -311,11 +279,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     approaches = report["approaches"]
     names = list(approaches)
     colors = ["tab:orange", "tab:red", "tab:blue", "tab:green"][: len(names)]
@@ -347,18 +311,15 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for axis in axes:
         axis.tick_params(axis="x", labelsize=8)
     config = report["config"]
-    fig.suptitle(
+    title = (
         f"{config['batches']} batches completing within {config['span_s']:.0f} s: "
         "polling loops vs batchhook (same run, same stand-in)"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, title, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="30 batches over 60 s")
+    parser = options(__doc__, "30 batches over 60 s")
     parser.add_argument("--batches", type=int, default=None, help="default 200 (quick 30)")
     parser.add_argument("--span", type=float, default=None, help="s; default 600 (quick 60)")
     parser.add_argument("--extra-interval", type=float, default=10.0, help="0: no second loop")

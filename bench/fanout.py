@@ -26,36 +26,18 @@ import argparse
 import contextlib
 import json
 import math
-import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import (
-    Batchhook,
-    Process,
-    Redis,
-    Samples,
-    cpu_seconds,
-    delta,
-    histogram_quantile,
-    metric,
-    rss_bytes,
-    save_results,
-)
-from scale import (
-    create_connection,
-    log_folder,
-    machine,
-    open_bench_store,
-    register_watches,
-    start_aiohttp,
-    wait_until_quiet,
-)
+from harness import SETTINGS, Samples, delta, histogram_quantile, metric
+from plotting import label, on_stack, pyplot, save
+from runs import layout_options, log_folder, new_report, options, run_and_save, stack_line
+from scale import create_connection, register_watches
+from stack import Stack
 
 LEVELS = (1, 10, 50, 100)
 FULL_DELIVERIES = 20_000
@@ -77,63 +59,29 @@ class Prepared:
     source: str = "polls"
 
 
-@dataclass
-class Stack:
-    log_dir: Path
-    redis: Redis
-    provider: Process
-    provider_url: str
-    receiver: Process
-    receiver_url: str
-    bh: Batchhook
-    workers: list[str] = field(default_factory=list)
-
-    def groups(self) -> dict[str, list[int]]:
-        found = {name: p.group_pids() for name, p in self.bh.processes.items()}
-        found["redis"] = self.redis.process.group_pids()
-        found["provider"] = self.provider.group_pids()
-        found["receiver"] = self.receiver.group_pids()
-        return found
-
+class FanoutStack(Stack):
     def receiver_stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.receiver_url}/_control/stats", timeout=60).json()
+        result: dict[str, Any] = self.receiver_get("/_control/stats")
         return result
 
     def receipts(self) -> list[tuple[str, str, float]]:
-        answer = httpx.get(f"{self.receiver_url}/_control/receipts", timeout=120).json()
+        answer = self.receiver_get("/_control/receipts", timeout_s=120)
         return [(str(w), str(p), float(t)) for w, p, t in answer]
 
 
 @contextlib.contextmanager
 def stack(
     log_dir: Path, workers: int, concurrency: int, verify_every: int, env: dict[str, str]
-) -> Iterator[Stack]:
-    started: list[Any] = []
-    try:
-        redis = Redis(log_dir)
-        started.append(redis)
-        provider, provider_url = start_aiohttp(
-            "provider", "standin_provider.py", log_dir, "--default-status", "completed"
-        )
-        started.append(provider)
-        receiver, receiver_url = start_aiohttp(
-            "receiver", "standin_receiver.py", log_dir, "--verify-every", str(verify_every)
-        )
-        started.append(receiver)
-        bh = Batchhook(redis.url, log_dir, **env)
-        started.append(bh)
-        bh.start_web()
-        s = Stack(log_dir, redis, provider, provider_url, receiver, receiver_url, bh)
-        for index in range(workers):
-            name = f"worker{index}"
-            bh.start_worker(name, concurrency=concurrency)
-            s.workers.append(name)
-        bh.start_beat()
+) -> Iterator[FanoutStack]:
+    with FanoutStack.started(
+        log_dir,
+        provider_flags=("--default-status", "completed"),
+        receiver=("standin_receiver.py", "--verify-every", str(verify_every)),
+        env=env,
+    ) as s:
+        s.start_workers(workers, concurrency)
+        s.bh.start_beat()
         yield s
-    finally:
-        for thing in reversed(started):
-            with contextlib.suppress(Exception):
-                thing.stop()
 
 
 def create_endpoints(s: Stack, client: httpx.Client, tenant: str, count: int) -> list[str]:
@@ -151,11 +99,7 @@ def create_endpoints(s: Stack, client: httpx.Client, tenant: str, count: int) ->
     return ids
 
 
-def cpu_by_group(s: Stack) -> dict[str, float]:
-    return {name: cpu_seconds(pids) for name, pids in s.groups().items()}
-
-
-def wait_for_deliveries(s: Stack, expected: int, timeout_s: float) -> dict[str, Any]:
+def wait_for_deliveries(s: FanoutStack, expected: int, timeout_s: float) -> dict[str, Any]:
     """Until the receiver has ``expected`` receipts, or nothing arrives for STALL_S."""
     deadline = time.time() + timeout_s
     last_count, last_change = -1, time.time()
@@ -252,16 +196,18 @@ def prepare_outbox(s: Stack, store: Any, total: int) -> Prepared:
     return Prepared(tenant, total, total, make_due, source="outbox")
 
 
-def run_level(s: Stack, store: Any, endpoints_per_event: int, prepared: Prepared) -> dict[str, Any]:
+def run_level(
+    s: FanoutStack, store: Any, endpoints_per_event: int, prepared: Prepared
+) -> dict[str, Any]:
     httpx.post(f"{s.receiver_url}/_control/reset", timeout=30).raise_for_status()
     batches, expected = prepared.events, prepared.deliveries
-    before_metrics, before_cpu = s.bh.metrics(), cpu_by_group(s)
+    before_metrics, before_cpu = s.bh.metrics(), s.cpu_by_group()
     due_at = time.time()
     prepared.make_due()
     stats = wait_for_deliveries(s, expected, timeout_s=600 + expected / 50)
     done_at = time.time()
-    after_cpu = cpu_by_group(s)
-    rss = {name: rss_bytes(pids) for name, pids in s.groups().items()}
+    after_cpu = s.cpu_by_group()
+    rss = s.rss_by_group()
     after_metrics = wait_recorded(s, before_metrics, expected)
     window = delta(after_metrics, before_metrics)
     receipts = s.receipts()
@@ -339,24 +285,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "due at one instant with Store.poll_now",
         "endpoints": "HTTP API POST /v1/endpoints (default events: the four terminal types)",
         "env": {
-            "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
-            "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
-            "BATCHHOOK_LOG_FORMAT": "json",
+            **SETTINGS,
             **env,
             "other settings": "defaults (tick 1 s, poll chunk 100, delivery chunk 100, "
             "100 webhook POSTs in flight per worker process, no endpoint rate limit)",
         },
         "target_deliveries_per_s": TARGET_PER_S,
     }
-    report: dict[str, Any] = {"command": " ".join(["python", "bench/fanout.py", *sys.argv[1:]])}
-    report["machine"] = machine()
-    report["config"] = config
+    report = new_report("fanout.py", config)
     report["levels"] = []
     with (
         log_folder("fanout", args.keep_logs) as log_dir,
         stack(log_dir, args.workers, args.concurrency, args.verify_every, env) as s,
     ):
-        store = open_bench_store(s.redis.url)
+        store = s.store()
         for k in args.levels:
             print(f"{k} endpoints per event ...", flush=True)
             level = run_level(s, store, k, prepare_polled(s, store, k, total))
@@ -392,12 +334,9 @@ def row_text(level: dict[str, Any]) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    config, levels = report["config"], report["levels"]
-    layout = f"{config['workers']} worker(s) x --concurrency {config['concurrency']}"
+    per_level = report["config"]["deliveries_per_level"]
     lines = [
-        f"Machine: {report['machine']['cpus']} CPUs, load average at start "
-        f"{report['machine']['loadavg_at_start'][0]}. batchhook: web + {layout} + beat, one "
-        f"Redis; one receiver process; ~{config['deliveries_per_level']:,} deliveries per level.",
+        f"{stack_line(report)}; one receiver process; ~{per_level:,} deliveries per level.",
         "",
         "| endpoints per event | events | deliveries ok / expected | first → last receipt (s) "
         "| deliveries/s | deliveries/s from due | attempt p50 / p99 (ms) "
@@ -406,19 +345,21 @@ def markdown(report: dict[str, Any]) -> str:
         "| duplicates |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [table_row(lv, str(lv["endpoints_per_event"])) for lv in levels]
+    lines += [table_row(lv, str(lv["endpoints_per_event"])) for lv in report["levels"]]
     if report.get("outbox"):
         lines.append(table_row(report["outbox"], "1, outbox only (no polls)"))
+    return "\n".join([*lines, "", verdict(report)]) + "\n"
+
+
+def verdict(report: dict[str, Any]) -> str:
     met = report["target_met_levels"]
-    verdict = "met at every level" if report["target_met_all_levels"] else (
+    where = "met at every level" if report["target_met_all_levels"] else (
         f"met at K = {', '.join(map(str, met))} only" if met else "NOT met at any level"
     )  # fmt: skip
-    lines += [
-        "",
-        f"Target 2,000 deliveries/s: {verdict}. Signature verification failures: "
-        f"{report['verify_failures_total']}.",
-    ]
-    return "\n".join(lines) + "\n"
+    return (
+        f"Target 2,000 deliveries/s: {where}. Signature verification failures: "
+        f"{report['verify_failures_total']}."
+    )
 
 
 def table_row(lv: dict[str, Any], label: str) -> str:
@@ -439,11 +380,7 @@ def table_row(lv: dict[str, Any], label: str) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     levels = report["levels"]
     ks = [lv["endpoints_per_event"] for lv in levels]
     fig, (rate_ax, time_ax) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -452,14 +389,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     rate_ax.plot(ks, [lv["deliveries_per_s_from_due"] for lv in levels], "s--",
                  label="from the batches falling due (incl. polls)")  # fmt: skip
     rate_ax.axhline(TARGET_PER_S, color="red", linestyle="--", label="target 2,000/s")
-    rate_ax.set_xscale("log")
+    label(rate_ax, "Delivery throughput", "endpoints per event (log)",
+          "signed deliveries per second", log="x")  # fmt: skip
     rate_ax.set_xticks(ks, [str(k) for k in ks])
     rate_ax.set_ylim(bottom=0)
-    rate_ax.set_xlabel("endpoints per event (log)")
-    rate_ax.set_ylabel("signed deliveries per second")
-    rate_ax.set_title("Delivery throughput")
-    rate_ax.grid(alpha=0.3)
-    rate_ax.legend(fontsize=8)
 
     for lv in levels:
         counts = lv["receipts_per_second"]
@@ -468,46 +401,23 @@ def plot(report: dict[str, Any], path: Path) -> None:
             total += c
             running.append(total)
         time_ax.plot(range(1, len(running) + 1), running, label=f"K={lv['endpoints_per_event']}")
-    time_ax.set_xlabel("seconds since the first receipt")
-    time_ax.set_ylabel("deliveries received")
-    time_ax.set_title("Receipts over time")
-    time_ax.grid(alpha=0.3)
-    time_ax.legend(fontsize=8)
+    label(time_ax, "Receipts over time", "seconds since the first receipt", "deliveries received")
 
-    config = report["config"]
-    fig.suptitle(
-        f"batchhook fan-out on {report['machine']['cpus']} cores ({config['workers']} worker x "
-        f"concurrency {config['concurrency']}, ~{config['deliveries_per_level']:,} per level)"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    per_level = f"~{report['config']['deliveries_per_level']:,} per level"
+    save(fig, f"batchhook fan-out {on_stack(report, per_level)}", path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="~2,000 deliveries per level")
+    parser = options(__doc__, "~2,000 deliveries per level")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--deliveries", type=int, default=None, help="per level")
     parser.add_argument(
         "--no-outbox", action="store_true", help="skip the outbox-only level (no polls)"
     )
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each")
     parser.add_argument("--verify-every", type=int, default=50)
     parser.add_argument("--pause-s", type=float, default=5.0, help="rest between levels")
-    parser.add_argument("--env", nargs="*", default=[], help="extra BATCHHOOK_X=Y for batchhook")
-    parser.add_argument("--keep-logs", type=Path, default=None, help="keep logs in this folder")
-    parser.add_argument("--name", default="fanout", help="results file name (without suffix)")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
-    if not args.quick and not args.no_wait:
-        wait_until_quiet()
-    report = run(args)
-    save_results(args.out, args.name, report, markdown(report), lambda p: plot(report, p))
-    return report
+    layout_options(parser, "fanout")
+    return run_and_save(parser.parse_args(argv), run, markdown, plot)
 
 
 if __name__ == "__main__":

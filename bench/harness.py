@@ -8,16 +8,14 @@ aiohttp servers in their own processes, so they are not the bottleneck.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+SECRET_KEY = "bench-secret-key"  # noqa: S105 - a bench-only key
+SETTINGS = {  # what every benchmark sets for batchhook (each report lists them)
+    "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
+    "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
+    "BATCHHOOK_LOG_FORMAT": "json",
+}
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -147,10 +151,8 @@ class Batchhook:
         self.env = {
             **os.environ,
             "BATCHHOOK_REDIS_URL": redis_url,
-            "BATCHHOOK_SECRET_KEY": "bench-secret-key",
-            "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
-            "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
-            "BATCHHOOK_LOG_FORMAT": "json",
+            "BATCHHOOK_SECRET_KEY": SECRET_KEY,
+            **SETTINGS,
             "PORT": str(self.port),
             **env,
         }
@@ -232,32 +234,3 @@ def histogram_quantile(samples: Samples, name: str, q: float) -> float:
             return lower_bound + (bound - lower_bound) * share
         lower_bound, lower_count = bound, count
     return lower_bound
-
-
-@contextlib.contextmanager
-def workspace(prefix: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"bh-bench-{prefix}-") as path:
-        yield Path(path)
-
-
-def save_results(
-    out: Path, name: str, report: dict[str, Any], table: str, draw: Callable[[Path], None]
-) -> None:
-    """Write ``NAME.json`` (every number), ``NAME.md`` (the table) and ``NAME.png`` (via
-    ``draw``) under ``out``, and print the table."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{name}.md").write_text(table)
-    draw(out / f"{name}.png")
-    print(table)
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (and SIGINT, even when a shell started us in the background) unwinds
-    like Ctrl-C, so every process started is stopped."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)

@@ -25,72 +25,36 @@ receiver's verified receipt) and detecting poll -> receipt (the stand-in's first
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import json
-import os
-import platform
 import random
 import secrets
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import (
-    ROOT,
-    Batchhook,
-    Process,
-    Redis,
-    Samples,
-    cpu_seconds,
-    delta,
-    free_port,
-    histogram_quantile,
-    metric,
-    rss_bytes,
-    save_results,
-    stop_on_sigterm,
-    wait_for,
-    workspace,
-)
+from harness import SETTINGS, Samples, delta, histogram_quantile, metric, wait_for
+from plotting import pyplot, save
+from runs import machine, options, save_results, stop_on_sigterm, workspace
+from stack import Sampler, Stack
 from standardwebhooks import Webhook
 
-BENCH = ROOT / "bench"
 TENANT = "bench"
 TARGET_S = 0.100  # detecting poll -> receipt, p99
 PART_ORDER = ("A", "B", "B2", "C")
 PUSH_KEYS = {"change_to_receipt": "push_to_receipt", "change_to_poll": "push_to_poll"}
-SECRET_KEY = "bench-secret-key"  # noqa: S105 - the harness's bench-only key
 
 
 def new_whsec() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def machine() -> dict[str, Any]:
-    load1, load5, load15 = os.getloadavg()
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "loadavg_at_start": [load1, load5, load15],
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,65 +82,21 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 @dataclass
-class Stack:
-    """Redis, stand-in provider, receiver and batchhook, one tenant, one connection to the
-    stand-in, one endpoint (the receiver)."""
+class Watching(Stack):
+    """The stack with one tenant, its connection to the stand-in and one endpoint (the
+    receiver), and the tenant's API client."""
 
-    log_dir: Path
-    redis: Redis
-    provider: Process
-    provider_url: str
-    receiver: Process
-    receiver_url: str
-    bh: Batchhook
-    client: httpx.Client
+    client: httpx.Client | None = None
     connection_id: str = ""
-    endpoint_id: str = ""
     inbound_secret: str = ""
-    extra: dict[str, Process] = field(default_factory=dict)
 
-    def groups(self) -> dict[str, list[int]]:
-        """Process name -> the pids of its process group, for CPU and RSS."""
-        found = {name: p.group_pids() for name, p in self.bh.processes.items()}
-        found["redis"] = self.redis.process.group_pids()
-        found["provider"] = self.provider.group_pids()
-        found["receiver"] = self.receiver.group_pids()
-        for name, process in self.extra.items():
-            found[name] = process.group_pids()
-        return found
-
-    def provider_get(self, path: str) -> Any:
-        return httpx.get(f"{self.provider_url}{path}", timeout=60).json()
-
-    def provider_post(self, path: str, body: dict[str, Any]) -> Any:
-        return httpx.post(f"{self.provider_url}{path}", json=body, timeout=60).json()
+    def api(self) -> httpx.Client:
+        assert self.client is not None, "the tenant's client is made as the stack starts"
+        return self.client
 
     def received(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(
-            f"{self.receiver_url}/_control/received", timeout=60
-        ).json()
+        result: dict[str, Any] = self.receiver_get("/_control/received")
         return result
-
-    def start_workers(self, workers: int, concurrency: int) -> None:
-        for index in range(workers):
-            self.bh.start_worker(f"worker{index}", concurrency=concurrency)
-
-    def store(self) -> Any:
-        from worker.settings import Settings
-        from worker.store import open_store
-
-        return open_store(Settings(redis_url=self.redis.url, secret_key=SECRET_KEY))
-
-
-def start_aiohttp(name: str, script: str, log_dir: Path, *flags: str) -> tuple[Process, str]:
-    port = free_port()
-    argv = [sys.executable, str(BENCH / script), "--port", str(port), *flags]
-    process = Process(name, argv, dict(os.environ), log_dir)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{url}/_control/stats" if name == "provider" else
-                               f"{url}/_control/received", timeout=2).status_code == 200,
-             30, name)  # fmt: skip
-    return process, url
 
 
 @contextlib.contextmanager
@@ -187,28 +107,16 @@ def stack(
     inbound: bool = False,
     provider_flags: tuple[str, ...] = (),
     **env: str,
-) -> Iterator[Stack]:
+) -> Iterator[Watching]:
     """Everything but the workers and beat, which the caller starts when it is ready."""
-    started: list[Any] = []
-    log_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        redis = Redis(log_dir)
-        started.append(redis)
-        provider, provider_url = start_aiohttp(
-            "provider", "standin_provider.py", log_dir, *provider_flags
-        )
-        started.append(provider)
-        receiver, receiver_url = start_aiohttp("receiver", "latency_receiver.py", log_dir)
-        started.append(receiver)
-        bh = Batchhook(redis.url, log_dir, **env)
-        started.append(bh)
-        bh.start_web()
-        client = bh.client(TENANT)
-        s = Stack(log_dir, redis, provider, provider_url, receiver, receiver_url, bh, client)
+    with Watching.started(
+        log_dir, provider_flags=provider_flags, receiver=("latency_receiver.py",), env=env
+    ) as s:
+        s.client = client = s.bh.client(TENANT)
         body: dict[str, Any] = {
             "provider": "openai",
             "api_key": "sk-batchhook",
-            "base_url": f"{provider_url}/v1",
+            "base_url": f"{s.provider_url}/v1",
         }
         if inbound:
             s.inbound_secret = new_whsec()
@@ -217,60 +125,28 @@ def stack(
         answer.raise_for_status()
         s.connection_id = answer.json()["id"]
         answer = client.post(
-            "/v1/endpoints", json={"url": f"{receiver_url}/hooks/batches", "events": events}
+            "/v1/endpoints", json={"url": f"{s.receiver_url}/hooks/batches", "events": events}
         )
         answer.raise_for_status()
-        s.endpoint_id = answer.json()["id"]
         httpx.post(
-            f"{receiver_url}/_control/secret", json={"secret": answer.json()["secret"]}
+            f"{s.receiver_url}/_control/secret", json={"secret": answer.json()["secret"]}
         ).raise_for_status()
         yield s
         client.close()
-    finally:
-        for thing in reversed(started):
-            with contextlib.suppress(Exception):
-                thing.stop()
 
 
-class Sampler(threading.Thread):
+def queue_sampler(s: Stack) -> Sampler:
     """Every second: peak RSS per process group and the queue depths from /metrics."""
-
-    def __init__(self, s: Stack, every_s: float = 1.0) -> None:
-        super().__init__(daemon=True)
-        self.s = s
-        self.every_s = every_s
-        self.stopped = threading.Event()
-        self.peak_rss: dict[str, int] = {}
-        self.queue_depth: list[tuple[float, float, float]] = []  # (t, poll queue, outbox)
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.every_s):
-            with contextlib.suppress(Exception):
-                for name, pids in self.s.groups().items():
-                    self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss_bytes(pids))
-                samples = self.s.bh.metrics()
-                self.queue_depth.append(
-                    (
-                        time.time(),
-                        metric(samples, "batchhook_queue_depth", queue="batchhook.poll"),
-                        metric(samples, "batchhook_outbox_depth"),
-                    )
-                )
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-
-
-def cpu_by_group(s: Stack) -> dict[str, float]:
-    return {name: cpu_seconds(pids) for name, pids in s.groups().items()}
+    sampler = Sampler(s.groups, 1.0, s.gauges)
+    sampler.start()
+    return sampler
 
 
 def polled_total(s: Stack) -> float:
     return metric(s.bh.metrics(), "batchhook_polls_total")
 
 
-def wait_receipts(s: Stack, wanted: set[str], timeout_s: float) -> None:
+def wait_receipts(s: Watching, wanted: set[str], timeout_s: float) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         got = {r["batch_id"] for r in s.received()["received"] if r["type"] == "batch.completed"}
@@ -280,7 +156,7 @@ def wait_receipts(s: Stack, wanted: set[str], timeout_s: float) -> None:
 
 
 def latencies(
-    s: Stack, changed_at: dict[str, float]
+    s: Watching, changed_at: dict[str, float]
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """change -> receipt and detecting poll -> receipt for every batch in ``changed_at``."""
     answer = s.received()
@@ -343,7 +219,7 @@ def worker_log_times(s: Stack, batch_ids: set[str]) -> dict[str, dict[str, float
     return found
 
 
-def register_fast(s: Stack, batch_ids: list[str], interval_s: float) -> float:
+def register_fast(s: Watching, batch_ids: list[str], interval_s: float) -> float:
     """Through batchhook's store: first polls spread uniformly over one interval."""
     store = s.store()
     started = time.time()
@@ -362,32 +238,42 @@ def register_fast(s: Stack, batch_ids: list[str], interval_s: float) -> float:
     return time.time() - started
 
 
+@dataclass(frozen=True)
+class Layout:
+    """batchhook's processes in a part: worker processes, their --concurrency, extra settings."""
+
+    workers: int
+    concurrency: int
+    env: dict[str, str]
+
+    def start(self, s: Stack) -> None:
+        """The workers and beat, once the part is ready for them."""
+        s.start_workers(self.workers, self.concurrency)
+        s.bh.start_beat()
+
+
 def run_polling_part(
     name: str,
     log_dir: Path,
+    layout: Layout,
     *,
     batches: int,
     changes: int,
     warmup_s: float,
     window_s: float,
     grace_s: float,
-    workers: int,
-    concurrency: int,
-    env: dict[str, str],
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     print(f"[{name}] {batches} batches at 1 s, {changes} changes over {window_s:.0f} s", flush=True)
-    with stack(log_dir / name, events=["batch.completed"], **env) as s:
+    with stack(log_dir / name, events=["batch.completed"], **layout.env) as s:
         batch_ids = [f"batch_{name}_{i:05d}" for i in range(batches)]
         register_s = register_fast(s, batch_ids, 1.0)
-        s.start_workers(workers, concurrency)
-        s.bh.start_beat()
+        layout.start(s)
         time.sleep(warmup_s)
-        sampler = Sampler(s)
-        sampler.start()
+        sampler = queue_sampler(s)
         m0, stats0, cpu0, t0 = (
             s.bh.metrics(),
             s.provider_get("/_control/stats"),
-            cpu_by_group(s),
+            s.cpu_by_group(),
             time.time(),
         )
         sample = random.sample(batch_ids, changes)
@@ -401,7 +287,7 @@ def run_polling_part(
         m1, stats1, cpu1, t1 = (
             s.bh.metrics(),
             s.provider_get("/_control/stats"),
-            cpu_by_group(s),
+            s.cpu_by_group(),
             time.time(),
         )
         wait_receipts(s, set(changed_at), grace_s)
@@ -422,8 +308,8 @@ def run_polling_part(
             register_seconds=register_s,
             warmup_s=warmup_s,
             window_s=window_s,
-            workers=workers,
-            concurrency=concurrency,
+            workers=layout.workers,
+            concurrency=layout.concurrency,
             counts=counts,
             latency={k: summary(v) for k, v in values.items()},
         )
@@ -443,7 +329,7 @@ def polling_report(
 ) -> dict[str, Any]:
     d = delta(m1, m0)
     lag = "batchhook_schedule_lag_seconds"
-    depths = [q for _, q, _ in sampler.queue_depth]
+    depths = sampler.gauge("poll_queue")
     return {
         "measured_s": elapsed,
         "polls_per_s": metric(d, "batchhook_polls_total") / elapsed,
@@ -464,7 +350,7 @@ def polling_report(
             "mean": sum(depths) / max(len(depths), 1),
         },
         "cpu_share": {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) / elapsed for k in cpu1},
-        "peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak_rss.items()},
+        "peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak_rss().items()},
     }
 
 
@@ -492,24 +378,16 @@ def openai_webhook(secret: str, batch_id: str) -> tuple[dict[str, str], bytes]:
 
 
 def run_push_part(
-    log_dir: Path,
-    *,
-    pushes: int,
-    window_s: float,
-    grace_s: float,
-    workers: int,
-    concurrency: int,
-    env: dict[str, str],
+    log_dir: Path, layout: Layout, *, pushes: int, window_s: float, grace_s: float
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     print(f"[C] inbound push: {pushes} batches watched at 3600 s, pushed over {window_s:.0f} s",
           flush=True)  # fmt: skip
-    with stack(log_dir / "C", events=["batch.completed"], inbound=True, **env) as s:
-        s.start_workers(workers, concurrency)
-        s.bh.start_beat()
+    with stack(log_dir / "C", events=["batch.completed"], inbound=True, **layout.env) as s:
+        layout.start(s)
         batch_ids = [f"batch_push_{i:05d}" for i in range(pushes)]
         s.provider_post("/_control/set", {"ids": batch_ids, "status": "in_progress"})
         for batch_id in batch_ids:  # through the API, as a user would
-            s.client.post(
+            s.api().post(
                 "/v1/batches",
                 json={
                     "batch_id": batch_id,
@@ -519,9 +397,8 @@ def run_push_part(
             ).raise_for_status()
         wait_for(lambda: polled_total(s) >= pushes, 60, "the first polls")
         time.sleep(2)
-        sampler = Sampler(s)
-        sampler.start()
-        cpu0, t0 = cpu_by_group(s), time.time()
+        sampler = queue_sampler(s)
+        cpu0, t0 = s.cpu_by_group(), time.time()
         pushed_at: dict[str, float] = {}
         answer_s: list[float] = []
         statuses: dict[int, int] = {}
@@ -536,7 +413,7 @@ def run_push_part(
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
         inbound.close()
         wait_receipts(s, set(pushed_at), grace_s)
-        cpu1, t1 = cpu_by_group(s), time.time()
+        cpu1, t1 = s.cpu_by_group(), time.time()
         sampler.stop()
         values, counts = latencies(s, pushed_at)
         values = {
@@ -551,13 +428,13 @@ def run_push_part(
             "poll_interval_s": 3600,
             "registration": "HTTP API (POST /v1/batches, poll_interval 3600)",
             "window_s": window_s,
-            "workers": workers,
-            "concurrency": concurrency,
+            "workers": layout.workers,
+            "concurrency": layout.concurrency,
             "inbound_status_codes": statuses,
             "counts": counts,
             "latency": {k: summary(v) for k, v in values.items()},
             "cpu_share": {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) / (t1 - t0) for k in cpu1},
-            "peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak_rss.items()},
+            "peak_rss_mb": {k: v / 2**20 for k, v in sampler.peak_rss().items()},
         }
         return report, values
 
@@ -648,11 +525,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def plot(values: dict[str, dict[str, list[float]]], report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     parts = report["parts"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     for key in (k for k in PART_ORDER if k in values):
@@ -675,15 +548,11 @@ def plot(values: dict[str, dict[str, list[float]]], report: dict[str, Any], path
         axis.axhline(0.99, color="grey", linewidth=0.5)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
-    fig.suptitle("batchhook: latency to a verified webhook (real processes, 2-core machine)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, "batchhook: latency to a verified webhook (real processes, 2-core machine)", path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, under 2 minutes")
+    parser = options(__doc__, "small counts, under 2 minutes")
     parser.add_argument("--batches-a", type=int, default=None, help="default 10000 (quick 500)")
     parser.add_argument("--batches-b", type=int, default=None, help="default 1000 (quick 200)")
     parser.add_argument(
@@ -728,9 +597,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "seed": args.seed,
             "env": {
-                "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
-                "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
-                "BATCHHOOK_LOG_FORMAT": "json",
+                **SETTINGS,
                 "other settings": "defaults (tick 1 s, poll chunk 100, poll concurrency 200)",
             },
             "events": ["batch.completed"],
@@ -740,7 +607,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     values: dict[str, dict[str, list[float]]] = {}
     env = dict(item.split("=", 1) for item in args.env)
     report["config"]["env"].update(env)
-    common: dict[str, Any] = {"workers": args.workers, "concurrency": args.concurrency, "env": env}
+    layout = Layout(args.workers, args.concurrency, env)
     with workspace("latency") as log_dir:
         try:
             chosen = set(args.parts.split(","))
@@ -752,14 +619,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ):
                 if part in chosen:
                     report["parts"][part], values[part] = run_polling_part(
-                        part, log_dir, batches=batches, changes=min(changes, batches),
-                        warmup_s=warmup, window_s=window, grace_s=grace,
-                        **{**common, "env": part_env},
+                        part, log_dir, replace(layout, env=part_env), batches=batches,
+                        changes=min(changes, batches), warmup_s=warmup, window_s=window,
+                        grace_s=grace,
                     )  # fmt: skip
                     report["parts"][part]["env"] = part_env
             if "C" in chosen:
                 report["parts"]["C"], values["C"] = run_push_part(
-                    log_dir, pushes=changes, window_s=window, grace_s=grace, **common
+                    log_dir, layout, pushes=changes, window_s=window, grace_s=grace
                 )
         except BaseException:
             args.keep_logs = (

@@ -12,7 +12,6 @@ returns them (``?since=N`` skips the first N); ``POST /_control/reset`` forgets 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from typing import Any
@@ -20,8 +19,7 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-
-CONTROL_PREFIX = "/_control/"
+from standin_http import Handler, command_line, serve_receiver
 
 
 class Receiver:
@@ -31,6 +29,13 @@ class Receiver:
         self.invalid = 0
         self.duplicates = 0
         self.seen: set[str] = set()
+
+    def control(self) -> dict[str, Handler]:
+        return {
+            "POST secret": self.set_secret,
+            "GET received": self.list_received,
+            "POST reset": self.reset,
+        }
 
     async def hook(self, request: web.Request) -> web.Response:
         arrived_at = time.time()
@@ -87,26 +92,10 @@ class Receiver:
         return web.json_response({"ok": True})
 
 
-def make_app(receiver: Receiver) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.add_routes(
-        [
-            web.post(f"{CONTROL_PREFIX}secret", receiver.set_secret),
-            web.get(f"{CONTROL_PREFIX}received", receiver.list_received),
-            web.post(f"{CONTROL_PREFIX}reset", receiver.reset),
-            web.post("/{tail:.*}", receiver.hook),
-        ]
-    )
-    return app
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser = command_line(__doc__)
     parser.add_argument("--secret", default=None, help="the endpoint's whsec_ secret")
-    args = parser.parse_args()
-    app = make_app(Receiver(args.secret))
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+    serve_receiver(parser, lambda args: Receiver(args.secret))
 
 
 if __name__ == "__main__":

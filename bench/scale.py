@@ -23,41 +23,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
-import platform
 import random
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import (
-    ROOT,
-    Batchhook,
-    Process,
-    Redis,
-    Samples,
-    cpu_seconds,
-    delta,
-    free_port,
-    histogram_quantile,
-    metric,
-    rss_bytes,
-    save_results,
-    wait_for,
-    workspace,
-)
+from harness import SETTINGS, Samples, delta, histogram_quantile, metric
+from plotting import label, on_stack, pyplot, save
+from runs import layout_options, log_folder, new_report, options, run_and_save, stack_line
+from stack import Sampler, Stack
 
-BENCH = ROOT / "bench"
 TENANT = "bench"
-SECRET_KEY = "bench-secret-key"  # noqa: S105 - the harness's bench-only key
 INTERVAL_S = 60.0
 TARGET_LAG_P99_S = 2.0
 FULL_STEPS = (1_000, 5_000, 10_000, 25_000, 50_000, 75_000, 100_000)
@@ -68,67 +47,6 @@ BATCHHOOK_GROUPS = ("web", "beat")  # plus every worker
 
 
 # --- shared with fanout.py ---------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    load1, load5, load15 = os.getloadavg()
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "loadavg_at_start": [round(load1, 2), round(load5, 2), round(load15, 2)],
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def wait_until_quiet(max_load: float = 0.7, every_s: float = 30.0, limit_s: float = 3600) -> None:
-    """Before a full run: wait while pytest runs or the 1-minute load is above ``max_load``."""
-    deadline = time.time() + limit_s
-    while time.time() < deadline:
-        load1 = os.getloadavg()[0]
-        pytest = subprocess.run(
-            ["/usr/bin/pgrep", "-f", "pytest"], capture_output=True, check=False
-        )
-        if load1 <= max_load and pytest.returncode != 0:
-            return
-        print(f"waiting for a quiet machine: load {load1:.2f}, pytest running: "
-              f"{pytest.returncode == 0}", flush=True)  # fmt: skip
-        time.sleep(every_s)
-    print("machine never got quiet; running anyway", flush=True)
-
-
-def start_aiohttp(name: str, script: str, log_dir: Path, *flags: str) -> tuple[Process, str]:
-    """One of the bench's aiohttp stand-ins in its own process; waits until it answers."""
-    port = free_port()
-    argv = [sys.executable, str(BENCH / script), "--port", str(port), *flags]
-    process = Process(name, argv, dict(os.environ), log_dir)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{url}/_control/stats", timeout=2).status_code == 200, 30, name)
-    return process, url
-
-
-@contextlib.contextmanager
-def log_folder(prefix: str, keep: Path | None) -> Iterator[Path]:
-    """A temporary folder for logs, or ``keep`` (made if need be, left in place)."""
-    if keep is None:
-        with workspace(prefix) as path:
-            yield path
-    else:
-        keep.mkdir(parents=True, exist_ok=True)
-        yield keep
-
-
-def open_bench_store(redis_url: str) -> Any:
-    from worker.settings import Settings
-    from worker.store import open_store
-
-    return open_store(Settings(redis_url=redis_url, secret_key=SECRET_KEY))
 
 
 def register_watches(
@@ -203,93 +121,34 @@ def lag_summary(window: Samples) -> dict[str, float]:
 
 
 @dataclass
-class Stack:
-    log_dir: Path
-    redis: Redis
-    provider: Process
-    provider_url: str
-    bh: Batchhook
+class ScaleStack(Stack):
     connection_id: str = ""
-    workers: list[str] = field(default_factory=list)
-
-    def groups(self) -> dict[str, list[int]]:
-        found = {name: p.group_pids() for name, p in self.bh.processes.items()}
-        found["redis"] = self.redis.process.group_pids()
-        found["provider"] = self.provider.group_pids()
-        return found
 
     def provider_requests(self) -> int:
-        return int(httpx.get(f"{self.provider_url}/_control/stats", timeout=60).json()["requests"])
+        return int(self.provider_get("/_control/stats")["requests"])
 
 
 @contextlib.contextmanager
-def stack(log_dir: Path, workers: int, concurrency: int, env: dict[str, str]) -> Iterator[Stack]:
-    started: list[Any] = []
-    try:
-        redis = Redis(log_dir)
-        started.append(redis)
-        provider, provider_url = start_aiohttp(
-            "provider", "standin_provider.py", log_dir, "--default-status", "in_progress"
-        )
-        started.append(provider)
-        bh = Batchhook(redis.url, log_dir, **env)
-        started.append(bh)
-        bh.start_web()
-        s = Stack(log_dir, redis, provider, provider_url, bh)
-        with bh.client(TENANT) as client:
-            s.connection_id = create_connection(client, provider_url)
-        for index in range(workers):
-            name = f"worker{index}"
-            bh.start_worker(name, concurrency=concurrency)
-            s.workers.append(name)
-        bh.start_beat()
+def stack(
+    log_dir: Path, workers: int, concurrency: int, env: dict[str, str]
+) -> Iterator[ScaleStack]:
+    flags = ("--default-status", "in_progress")
+    with ScaleStack.started(log_dir, provider_flags=flags, env=env) as s:
+        with s.bh.client(TENANT) as client:
+            s.connection_id = create_connection(client, s.provider_url)
+        s.start_workers(workers, concurrency)
+        s.bh.start_beat()
         yield s
-    finally:
-        for thing in reversed(started):
-            with contextlib.suppress(Exception):
-                thing.stop()
 
 
-class Sampler(threading.Thread):
-    """Every 2 s: peak RSS per process group, the poll queue and the most overdue poll."""
-
-    def __init__(self, s: Stack, every_s: float = 2.0) -> None:
-        super().__init__(daemon=True)
-        self.s = s
-        self.every_s = every_s
-        self.stopped = threading.Event()
-        self.peak_rss: dict[str, int] = {}
-        self.peak_poll_queue = 0.0
-        self.peak_overdue_s = 0.0
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.every_s):
-            with contextlib.suppress(Exception):
-                for name, pids in self.s.groups().items():
-                    self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss_bytes(pids))
-                samples = self.s.bh.metrics()
-                queue = metric(samples, "batchhook_queue_depth", queue="batchhook.poll")
-                overdue = metric(samples, "batchhook_schedule_overdue_seconds")
-                self.peak_poll_queue = max(self.peak_poll_queue, queue)
-                self.peak_overdue_s = max(self.peak_overdue_s, overdue)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
-
-
-def cpu_by_group(s: Stack) -> dict[str, float]:
-    return {name: cpu_seconds(pids) for name, pids in s.groups().items()}
-
-
-def measure_step(s: Stack, watched: int, window_s: float) -> dict[str, Any]:
-    before_metrics, before_cpu = s.bh.metrics(), cpu_by_group(s)
+def measure_step(s: ScaleStack, watched: int, window_s: float) -> dict[str, Any]:
+    before_metrics, before_cpu = s.bh.metrics(), s.cpu_by_group()
     before_requests, started = s.provider_requests(), time.time()
-    sampler = Sampler(s)
+    sampler = Sampler(s.groups, 2.0, s.gauges)  # peak RSS, poll queue, most overdue poll
     sampler.start()
     time.sleep(window_s)
     sampler.stop()
-    after_metrics, after_cpu = s.bh.metrics(), cpu_by_group(s)
+    after_metrics, after_cpu = s.bh.metrics(), s.cpu_by_group()
     after_requests, elapsed = s.provider_requests(), time.time() - started
     window = delta(after_metrics, before_metrics)
     polls = metric(window, "batchhook_polls_total")
@@ -297,6 +156,7 @@ def measure_step(s: Stack, watched: int, window_s: float) -> dict[str, Any]:
     batchhook_cpu = sum(v for k, v in cpu.items() if k in BATCHHOOK_GROUPS or k in s.workers)
     all_cpu = sum(cpu.values())
     memory = s.redis.client.info("memory")
+    peak_rss = sampler.peak_rss()
     per_1000 = 1000 / polls if polls else float("nan")
     return {
         "watched": watched,
@@ -318,15 +178,14 @@ def measure_step(s: Stack, watched: int, window_s: float) -> dict[str, Any]:
         "cores_all": all_cpu / elapsed,
         "cpu_s_per_1000_polls_batchhook": batchhook_cpu * per_1000,
         "cpu_s_per_1000_polls_all": all_cpu * per_1000,
-        "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
+        "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in peak_rss.items()},
         "peak_rss_mb_batchhook": round(
-            sum(v for k, v in sampler.peak_rss.items() if k in BATCHHOOK_GROUPS or k in s.workers)
-            / 2**20,
+            sum(v for k, v in peak_rss.items() if k in BATCHHOOK_GROUPS or k in s.workers) / 2**20,
             1,
         ),
         "redis_used_memory_mb": round(int(memory["used_memory"]) / 2**20, 1),
-        "peak_poll_queue": sampler.peak_poll_queue,
-        "peak_overdue_s": round(sampler.peak_overdue_s, 2),
+        "peak_poll_queue": max(sampler.gauge("poll_queue"), default=0.0),
+        "peak_overdue_s": round(max(sampler.gauge("overdue_s"), default=0.0), 2),
     }
 
 
@@ -349,24 +208,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{REGISTER_CHUNK} at a time (not the HTTP API)",
         "provider": "standin_provider.py --default-status in_progress (no delay)",
         "env": {
-            "BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS": "1",
-            "BATCHHOOK_API_RATE_LIMIT_PER_MIN": "0",
-            "BATCHHOOK_LOG_FORMAT": "json",
+            **SETTINGS,
             **env,
             "other settings": "defaults (tick 1 s, poll chunk 100, poll concurrency 200, "
             "claim limit 20000)",
         },
         "target": f"lag p99 under {TARGET_LAG_P99_S} s at 100,000 batches",
     }
-    report: dict[str, Any] = {"command": " ".join(["python", "bench/scale.py", *sys.argv[1:]])}
-    report["machine"] = machine()
-    report["config"] = config
+    report = new_report("scale.py", config)
     report["steps"] = []
     with (
         log_folder("scale", args.keep_logs) as log_dir,
         stack(log_dir, args.workers, args.concurrency, env) as s,
     ):
-        store = open_bench_store(s.redis.url)
+        store = s.store()
         watched = 0
         for target in steps:
             began = time.time()
@@ -412,14 +267,25 @@ def fmt_ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
 
 
+def verdict(report: dict[str, Any]) -> str:
+    last = report["steps"][-1]
+    if report["target_met"]:
+        met = "met"
+    elif last["watched"] < 100_000 and last["lag"]["p99_s"] <= TARGET_LAG_P99_S:
+        met = f"not tested (this run stopped at {last['watched']:,})"
+    else:
+        met = "NOT met"
+    return (
+        f"Target (100,000 batches at 60 s, lag p99 under 2 s): {met}; largest step within "
+        f"it: {report['largest_within_target']:,} batches."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     config, steps = report["config"], report["steps"]
-    layout = f"{config['workers']} worker(s) x --concurrency {config['concurrency']}"
     lines = [
-        f"Machine: {report['machine']['cpus']} CPUs, load average at start "
-        f"{report['machine']['loadavg_at_start'][0]}. batchhook: web + {layout} + beat, one "
-        f"Redis, stand-in provider; poll interval 60 s; warm-up {config['warmup_s']:.0f} s, "
-        f"window {config['window_s']:.0f} s per step.",
+        f"{stack_line(report)}, stand-in provider; poll interval 60 s; warm-up "
+        f"{config['warmup_s']:.0f} s, window {config['window_s']:.0f} s per step.",
         "",
         "| watched batches | polls/s wanted | polls/s done | lag p50 (ms) | lag p99 (ms) "
         "| lag max bucket (s) | CPU s / 1,000 polls (batchhook) | CPU s / 1,000 polls (all) "
@@ -435,94 +301,45 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {st['cores_batchhook']:.2f} / {st['cores_all']:.2f} "
             f"| {st['peak_rss_mb_batchhook']:.0f} | {st['redis_used_memory_mb']:.0f} |"
         )
-    last = steps[-1]
-    if report["target_met"]:
-        verdict = "met"
-    elif last["watched"] < 100_000 and last["lag"]["p99_s"] <= TARGET_LAG_P99_S:
-        verdict = f"not tested (this run stopped at {last['watched']:,})"
-    else:
-        verdict = "NOT met"
-    lines += [
-        "",
-        f"Target (100,000 batches at 60 s, lag p99 under 2 s): {verdict}; largest step within "
-        f"it: {report['largest_within_target']:,} batches.",
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", verdict(report)]) + "\n"
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     steps = report["steps"]
     xs = [st["watched"] for st in steps]
     fig, (lag_ax, cpu_ax, rate_ax) = plt.subplots(1, 3, figsize=(16, 4.8))
     lag_ax.plot(xs, [st["lag"]["p50_s"] for st in steps], "o-", label="lag p50")
     lag_ax.plot(xs, [st["lag"]["p99_s"] for st in steps], "s-", label="lag p99")
     lag_ax.axhline(TARGET_LAG_P99_S, color="red", linestyle="--", label="target p99 2 s")
-    lag_ax.set_xscale("log")
-    lag_ax.set_xlabel("watched batches (log)")
-    lag_ax.set_ylabel("schedule lag (s)")
-    lag_ax.set_title("Schedule lag (poll start - due time)")
-    lag_ax.grid(alpha=0.3)
-    lag_ax.legend(fontsize=8)
+    label(lag_ax, "Schedule lag (poll start - due time)", "watched batches (log)",
+          "schedule lag (s)", log="x")  # fmt: skip
 
     cpu_ax.plot(xs, [st["cpu_s_per_1000_polls_batchhook"] for st in steps], "o-",
                 label="batchhook (web + workers + beat)")  # fmt: skip
     cpu_ax.plot(xs, [st["cpu_s_per_1000_polls_all"] for st in steps], "s-",
                 label="all (+ Redis + stand-in)")  # fmt: skip
-    cpu_ax.set_xscale("log")
     cpu_ax.set_ylim(bottom=0)
-    cpu_ax.set_xlabel("watched batches (log)")
-    cpu_ax.set_ylabel("CPU seconds per 1,000 polls")
-    cpu_ax.set_title("CPU per 1,000 polls")
-    cpu_ax.grid(alpha=0.3)
-    cpu_ax.legend(fontsize=8)
+    label(cpu_ax, "CPU per 1,000 polls", "watched batches (log)", "CPU seconds per 1,000 polls",
+          log="x")  # fmt: skip
 
     rate_ax.plot(xs, [st["polls_per_s_wanted"] for st in steps], "--", color="gray",
                  label="wanted (batches / 60 s)")  # fmt: skip
     rate_ax.plot(xs, [st["polls_per_s"] for st in steps], "o-", label="done")
     rate_ax.plot(xs, [st["cores_all"] * 100 for st in steps], "s:",
                  label="CPU of all processes (% of one core)")  # fmt: skip
-    rate_ax.set_xscale("log")
-    rate_ax.set_yscale("log")
-    rate_ax.set_xlabel("watched batches (log)")
-    rate_ax.set_title("Polls per second, CPU used")
-    rate_ax.grid(alpha=0.3)
-    rate_ax.legend(fontsize=8)
+    label(rate_ax, "Polls per second, CPU used", "watched batches (log)", log="xy")
 
-    config = report["config"]
-    fig.suptitle(
-        f"batchhook scale: batches polled every 60 s on {report['machine']['cpus']} cores "
-        f"({config['workers']} worker x concurrency {config['concurrency']})"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, f"batchhook scale: batches polled every 60 s {on_stack(report)}", path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 and 5,000; short windows")
+    parser = options(__doc__, "1,000 and 5,000; short windows")
     parser.add_argument("--steps", type=int, nargs="+", help="watched batches at each step")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each")
     parser.add_argument("--warmup-s", type=float, default=None)
     parser.add_argument("--window-s", type=float, default=None)
-    parser.add_argument("--env", nargs="*", default=[], help="extra BATCHHOOK_X=Y for batchhook")
-    parser.add_argument("--keep-logs", type=Path, default=None, help="keep logs in this folder")
-    parser.add_argument("--name", default="scale", help="results file name (without suffix)")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
-    if not args.quick and not args.no_wait:
-        wait_until_quiet()
-    report = run(args)
-    save_results(args.out, args.name, report, markdown(report), lambda p: plot(report, p))
-    return report
+    layout_options(parser, "scale")
+    return run_and_save(parser.parse_args(argv), run, markdown, plot)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plotting import label, pyplot, save
+
 from worker import schedule
 from worker.models import TERMINAL
 
@@ -358,11 +360,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], outcomes: dict[str, Outcome], path: Path) -> None:
     """Calls per batch, delay percentiles and the delay CDF, one panel each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     runs = report["runs"]
     names = list(runs)
     colors = ["#888888", "#1f77b4", "#9ecae1"][: len(names)]
@@ -380,26 +378,17 @@ def plot(report: dict[str, Any], outcomes: dict[str, Outcome], path: Path) -> No
         xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(PERCENTILES))]
         delay_ax.bar(xs, values, width, label=name, color=colors[k])
     delay_ax.set_xticks(range(len(PERCENTILES)), [f"p{p}" for p in PERCENTILES])
-    delay_ax.set_yscale("log")
-    delay_ax.set_ylabel("seconds (log)")
-    delay_ax.set_title("Status change -> detection delay")
-    delay_ax.legend(fontsize=8)
+    label(delay_ax, "Status change -> detection delay", ylabel="seconds (log)", log="y", grid=False)
 
     for k, name in enumerate(names):
         delays = sorted(max(d, 0.1) for d in all_delays(outcomes[name]))
         shares = [(i + 1) / len(delays) for i in range(len(delays))]
         cdf_ax.plot(delays, shares, label=name, color=colors[k])
-    cdf_ax.set_xscale("log")
-    cdf_ax.set_xlabel("delay (s, log)")
-    cdf_ax.set_ylabel("share of status changes detected")
-    cdf_ax.set_title("Delay CDF, all status changes")
-    cdf_ax.grid(alpha=0.3)
-    cdf_ax.legend(fontsize=8)
+    label(cdf_ax, "Delay CDF, all status changes", "delay (s, log)",
+          "share of status changes detected", log="x")  # fmt: skip
 
-    fig.suptitle(f"{report['batches']} simulated batches: fixed 60 s poller vs adaptive schedule")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    title = f"{report['batches']} simulated batches: fixed 60 s poller vs adaptive schedule"
+    save(fig, title, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -15,14 +15,19 @@ linearly over its ``in_progress`` step (0 while validating, all done from finali
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from standin_http import command_line, control_routes, serve
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the repository, for tests.support
+from tests.support.openai_batch import DAY_S, openai_batch
 
 API_KEY_HEADER = "authorization"
 
@@ -120,23 +125,17 @@ def batch_object(
     done = status == "completed"
     created = int(now) - 3600
     finished = (100 if done else 40) if done_share is None else round(100 * done_share)
-    return {
-        "id": batch_id,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": f"file-in-{batch_id}",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": f"file-out-{batch_id}" if done else None,
-        "error_file_id": None,
-        "created_at": created,
-        "in_progress_at": created + 60,
-        "expires_at": created + 86400,
-        "completed_at": int(now) if done else None,
-        "request_counts": {"total": 100, "completed": finished, "failed": 0},
-        "metadata": {},
-    }
+    return openai_batch(
+        batch_id,
+        status,
+        done=done,
+        now=int(now),
+        created_at=created,
+        in_progress_at=created + 60,
+        expires_at=created + DAY_S,
+        request_counts={"total": 100, "completed": finished, "failed": 0},
+        metadata={},
+    )
 
 
 def make_app(provider: Provider) -> web.Application:
@@ -144,18 +143,21 @@ def make_app(provider: Provider) -> web.Application:
     app.add_routes(
         [
             web.get("/v1/batches/{batch_id}", provider.retrieve),
-            web.post("/_control/set", provider.set_status),
-            web.post("/_control/timelines", provider.set_timelines),
-            web.get("/_control/served", provider.served_times),
-            web.get("/_control/stats", provider.stats),
+            *control_routes(
+                {
+                    "POST set": provider.set_status,
+                    "POST timelines": provider.set_timelines,
+                    "GET served": provider.served_times,
+                    "GET stats": provider.stats,
+                }
+            ),
         ]
     )
     return app
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser = command_line(__doc__)
     parser.add_argument("--default-status", default="in_progress")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
     parser.add_argument(
@@ -165,7 +167,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     provider = Provider(args.default_status, args.delay_ms / 1000, args.progress_counts)
-    web.run_app(make_app(provider), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    serve(make_app(provider), args.port)
 
 
 if __name__ == "__main__":

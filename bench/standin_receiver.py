@@ -17,7 +17,6 @@ the same path), verified, verification failures, first and last receipt time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections import Counter
@@ -26,8 +25,7 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-
-CONTROL = "/_control/"
+from standin_http import Handler, command_line, serve_receiver
 
 
 class Receiver:
@@ -35,6 +33,14 @@ class Receiver:
         self.verify_every = max(verify_every, 1)
         self.secrets: dict[str, Webhook] = {}
         self.reset_counts()
+
+    def control(self) -> dict[str, Handler]:
+        return {
+            "POST secrets": self.set_secrets,
+            "GET stats": self.stats,
+            "GET receipts": self.list_receipts,
+            "POST reset": self.reset,
+        }
 
     def reset_counts(self) -> None:
         self.receipts: list[tuple[str, str, float]] = []
@@ -103,32 +109,10 @@ class Receiver:
         return web.json_response({"ok": True})
 
 
-def make_app(receiver: Receiver) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.add_routes(
-        [
-            web.post(f"{CONTROL}secrets", receiver.set_secrets),
-            web.get(f"{CONTROL}stats", receiver.stats),
-            web.get(f"{CONTROL}receipts", receiver.list_receipts),
-            web.post(f"{CONTROL}reset", receiver.reset),
-            web.post("/{tail:.*}", receiver.hook),
-        ]
-    )
-    return app
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser = command_line(__doc__)
     parser.add_argument("--verify-every", type=int, default=50, help="verify every N-th receipt")
-    args = parser.parse_args()
-    web.run_app(
-        make_app(Receiver(args.verify_every)),
-        host="127.0.0.1",
-        port=args.port,
-        print=None,
-        access_log=None,
-    )
+    serve_receiver(parser, lambda args: Receiver(args.verify_every))
 
 
 if __name__ == "__main__":

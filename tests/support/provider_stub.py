@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.faults import Chaos
 from tests.support.http_server import Answer, LoopbackServer, LoopbackService, Request
+from tests.support.openai_batch import DAY_S, openai_batch
 
 PARAMS_HEADERS = {"keywordsai": "x-data-keywordsai-params", "respan": "x-data-respan-params"}
 AZURE_API_VERSION = "2024-10-21"
@@ -417,29 +418,23 @@ def not_found_body(batch_id: str) -> dict[str, Any]:
 
 
 def batch_object(batch_id: str, status: str, **fields: Any) -> dict[str, Any]:
-    """An OpenAI batch object as the retrieve call returns it (LiteLLM's ``complete`` too)."""
+    """An OpenAI batch object as the retrieve call returns it (LiteLLM's ``complete`` too),
+    with the time of each terminal status."""
     now = int(time.time())
     done = status in ("completed", "complete")
-    batch: dict[str, Any] = {
-        "id": batch_id,
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": f"file-in-{batch_id}",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": f"file-out-{batch_id}" if done else None,
-        "error_file_id": None,
-        "created_at": now - 60,
-        "in_progress_at": now - 30 if status != "validating" else None,
-        "expires_at": now + 86400,
-        "completed_at": now if done else None,
-        "failed_at": now if status == "failed" else None,
-        "expired_at": now if status == "expired" else None,
-        "cancelled_at": now if status == "cancelled" else None,
-        "request_counts": {"total": 10, "completed": 10 if done else 4, "failed": 0},
-        "metadata": {"origin": "provider-stub"},
-    }
+    batch = openai_batch(
+        batch_id,
+        status,
+        done=done,
+        now=now,
+        created_at=now - 60,
+        in_progress_at=now - 30 if status != "validating" else None,
+        expires_at=now + DAY_S,
+        request_counts={"total": 10, "completed": 10 if done else 4, "failed": 0},
+        metadata={"origin": "provider-stub"},
+    )
+    for ended in ("failed", "expired", "cancelled"):
+        batch[f"{ended}_at"] = now if status == ended else None
     batch.update(fields)
     return batch
 
