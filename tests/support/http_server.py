@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Self
+
+from tests.support.lifecycle import Running
 
 
 @dataclass
@@ -40,7 +40,7 @@ def _reset(connection: socket.socket) -> None:
 Handler = Callable[[Request], Answer]
 
 
-class LoopbackServer:
+class LoopbackServer(Running):
     """Serves ``handle`` on 127.0.0.1 and a free port, in a background thread."""
 
     def __init__(self, handle: Handler) -> None:
@@ -57,16 +57,10 @@ class LoopbackServer:
         with self._count_lock:
             self.in_flight += change
 
-    def __enter__(self) -> LoopbackServer:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
@@ -121,7 +115,7 @@ class LoopbackServer:
         return _Handler
 
 
-class LoopbackService:
+class LoopbackService(Running):
     """Base of the test doubles that answer HTTP: ``with`` starts and stops their server."""
 
     _server: LoopbackServer
@@ -130,14 +124,8 @@ class LoopbackService:
     def in_flight(self) -> int:
         return self._server.in_flight
 
-    def __enter__(self) -> Self:
-        self._server.__enter__()
-        return self
+    def start(self) -> None:
+        self._server.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
+    def stop(self) -> None:
+        self._server.stop()

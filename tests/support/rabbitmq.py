@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 from urllib.parse import quote
 
 import httpx
 import kombu
 
+from tests.support.lifecycle import Running
 from tests.support.processes import ManagedProcess
 from tests.support.servers import skip_or_fail
 from tests.support.waiting import free_port, wait_until
@@ -210,7 +210,7 @@ class PrivateRabbit:
         self._dir.cleanup()
 
 
-class RabbitBroker:
+class RabbitBroker(Running):
     """A reachable RabbitMQ and a way to make vhosts on it; a context manager that
     stops the private server, if one had to be started."""
 
@@ -220,15 +220,7 @@ class RabbitBroker:
         self.admin = admin
         self._private = private
 
-    def __enter__(self) -> RabbitBroker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         if self._private is not None:
             self._private.stop()
 

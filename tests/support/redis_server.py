@@ -7,10 +7,10 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
+from tests.support.lifecycle import Running
 from tests.support.waiting import free_port, wait_until
 
 
@@ -27,7 +27,7 @@ def redis_server_binary() -> str:
     return str(binary)
 
 
-class RedisServer:
+class RedisServer(Running):
     """Append-only Redis in a temporary directory, so a restart keeps what was written."""
 
     def __init__(self) -> None:
@@ -36,16 +36,7 @@ class RedisServer:
         self._dir = tempfile.TemporaryDirectory(prefix="bh-redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
         self._dir.cleanup()
 

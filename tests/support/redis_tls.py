@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
+from tests.support.lifecycle import Running
 from tests.support.processes import ManagedProcess
 from tests.support.redis_server import redis_server_binary
 from tests.support.tls import TlsFiles, make_tls_files
 from tests.support.waiting import free_port, wait_until
 
 
-class TlsRedisServer:
+class TlsRedisServer(Running):
     """Append-only Redis with its plain port off (``--port 0``) and TLS on ``port``,
     with a certificate for 127.0.0.1/localhost from a throwaway CA (``ca_file``).
     Clients need no certificate of their own (``--tls-auth-clients no``)."""
@@ -28,21 +28,7 @@ class TlsRedisServer:
         self.ca_file = str(self.tls.ca_file)
         self._process: ManagedProcess | None = None
 
-    def __enter__(self) -> TlsRedisServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            self._dir.cleanup()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
         self._dir.cleanup()
 

@@ -8,11 +8,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import redis
 
+from tests.support.lifecycle import Running
 from tests.support.processes import ManagedProcess
 from tests.support.redis_server import redis_server_binary
 from tests.support.waiting import free_port, wait_until
@@ -69,7 +69,7 @@ def is_connected_replica_of(port: int, primary_port: int) -> bool:
     return role[0] == "slave" and int(role[2]) == primary_port and role[3] == "connected"
 
 
-class SentinelSet:
+class SentinelSet(Running):
     """A primary, one replica (``--replicaof``) and three ``redis-server --sentinel``
     processes monitoring them as ``master_name`` with quorum 2, in one temp dir."""
 
@@ -85,22 +85,6 @@ class SentinelSet:
         self._root = Path(self._dir.name)
         self._nodes: list[ManagedProcess] = []
         self._sentinel_processes: list[ManagedProcess] = []
-
-    def __enter__(self) -> SentinelSet:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- start-up ------------------------------------------------------------------
 
