@@ -96,6 +96,7 @@ def plan_snapshot(
         event = make_event(watch, event_type_for(snapshot.status), data, endpoints, now)
     return PollRecord(
         watch_id=watch.id,
+        tenant=watch.tenant,
         now=now,
         next_poll_at=next_at,
         expected_status=watch.status,
@@ -146,6 +147,7 @@ def plan_error(
             next_at = min(next_at, max(now, not_found_since + not_found_grace_s))
         return PollRecord(
             watch_id=watch.id,
+            tenant=watch.tenant,
             now=now,
             next_poll_at=next_at,
             error=message,
@@ -155,4 +157,11 @@ def plan_error(
         watch, message=message, status_code=error.status_code, provider=provider
     )
     event = make_event(watch, WATCH_FAILED, data, endpoints, now)
-    return PollRecord(watch_id=watch.id, now=now, next_poll_at=None, error=message, event=event)
+    return PollRecord(
+        watch_id=watch.id,
+        tenant=watch.tenant,
+        now=now,
+        next_poll_at=None,
+        error=message,
+        event=event,
+    )
