@@ -24,8 +24,8 @@ from worker.errors import StoreUnavailable
 from worker.events import new_event
 from worker.models import NewEvent, PollRecord
 from worker.store import AttemptDone, Store, WatchRegistration, redis_client
+from worker.store.calls import Call, run_scripts
 from worker.store.client import typed
-from worker.store.scripts import Call, run_scripts
 from worker.vault import Vault
 
 TENANT = "tenant-scripts"

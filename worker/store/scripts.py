@@ -5,77 +5,28 @@ Each script is given every key it touches as ``KEYS``, each name built in ``keys
 no script makes a key name itself. A wrapper takes typed values and answers typed
 values; the ones on the hot paths (record a poll, record an attempt, defer a poll,
 register many watches, create many events) take a sequence and send every call in one
-round trip (``run_scripts``).
+round trip (``calls.run_scripts``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 
 from worker import keys
 from worker.health import Admission
 from worker.models import NewEvent, PollRecord
+from worker.store.calls import Arg, Call, lua, run_scripts
 from worker.store.client import Client, Guarded
-
-T = TypeVar("T")
-Arg = str | int | float
-
-
-def lua(name: str, *, with_events: bool = False) -> str:
-    folder = resources.files("worker") / "lua"
-    body = (folder / f"{name}.lua").read_text()
-    if with_events:
-        body = (folder / "_events.lua").read_text() + "\n" + body
-    return body
 
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One script call, ready to send, and how to read its answer."""
-
-    script: Script
-    keys: Sequence[str]
-    args: Sequence[Arg]
-    decode: Callable[[Any], T]
-
-
-def run_scripts(client: Client, calls: Sequence[Call[T]]) -> list[T]:
-    """Run many script calls in one round trip and return their decoded answers.
-
-    redis-py's pipelines ask ``SCRIPT EXISTS`` before every execute that holds a script:
-    a second round trip each time. Here the calls go straight out as EVALSHA; the ones
-    that find their script missing (Redis restarted or flushed) ran nothing, so they are
-    run again after loading it. Any other error is raised, as a pipeline would."""
-    pipe = client.pipeline(transaction=False)
-    for call in calls:
-        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-    answers: list[Any] = pipe.execute(raise_on_error=False)
-    missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
-    if missing:
-        for script in {calls[i].script.sha: calls[i].script for i in missing}.values():
-            client.script_load(script.script)
-        again = client.pipeline(transaction=False)
-        for i in missing:
-            call = calls[i]
-            again.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-        for i, answer in zip(missing, again.execute(raise_on_error=False), strict=True):
-            answers[i] = answer
-    for answer in answers:
-        if isinstance(answer, Exception):
-            raise answer
-    return [call.decode(answer) for call, answer in zip(calls, answers, strict=True)]
 
 
 def float_or_none(raw: str | None) -> float | None:
