@@ -8,6 +8,7 @@ survive a Redis that lost its scripts.
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from worker import keys
 from worker.errors import StoreUnavailable
 from worker.events import new_event
 from worker.models import NewEvent, PollRecord
-from worker.store import AttemptDone, Store, WatchRegistration, redis_client
+from worker.store import AttemptDone, Scripts, Store, WatchRegistration, redis_client
 from worker.store.calls import Call, run_scripts
 from worker.store.client import typed
 from worker.vault import Vault
@@ -374,3 +375,16 @@ def test_a_store_without_redis_raises_store_unavailable() -> None:
     assert isinstance(raised.value.__cause__, redis.ConnectionError)
     assert not store.ping()
     client.close()
+
+
+@pytest.mark.parametrize("door", [Store, Scripts])
+def test_every_public_store_operation_is_behind_the_door(door: type) -> None:
+    """Each raises StoreUnavailable, never redis-py's own exceptions (client.Guarded)."""
+    operations = {
+        name: member
+        for name, member in inspect.getmembers(door, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+    assert len(operations) > (40 if door is Store else 10)
+    assert [name for name, op in operations.items() if not hasattr(op, "__wrapped__")] == []
