@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
@@ -24,9 +23,9 @@ def lua(name: str, *, with_events: bool = False) -> str:
     return body
 
 
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One script call, ready to send, and how to read its answer."""
+class Call(NamedTuple, Generic[T]):
+    """One script call, ready to send, and how to read its answer (a tuple: one is
+    made per poll and per attempt on the hot paths)."""
 
     script: Script
     keys: Sequence[str]
