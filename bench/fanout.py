@@ -165,26 +165,23 @@ def prepare_outbox(s: Stack, store: Any, total: int) -> Prepared:
     the delivery path alone, with no poll per delivery."""
     from worker import keys
     from worker.models import NewEvent
-    from worker.store.base import event_argv
 
     tenant = "fanout-outbox"
     with s.bh.client(tenant) as client:
         [endpoint_id] = create_endpoints(s, client, tenant, 1)
     dids, now = [], time.time()
     for start in range(0, total, 1000):
-        pipe = store.redis.pipeline(transaction=False)
+        events = []
         for i in range(start, min(total, start + 1000)):
             event_id, batch_id = f"evt_outbox{i:06d}", f"batch_ob{i:06d}"
             body = json.dumps(
                 {"id": event_id, "object": "event", "type": "batch.completed",
                  "created_at": int(now), "data": {"id": batch_id}}
             )  # fmt: skip
-            event = NewEvent(event_id, tenant, "", batch_id, "batch.completed", int(now), body,
-                             (endpoint_id,))  # fmt: skip
-            argv = event_argv(event, retention_s=store.retention_s, lease_until=now + 3600)
-            store._create_event(args=[store.prefix, *argv], client=pipe)
+            events.append(NewEvent(event_id, tenant, "", batch_id, "batch.completed", int(now),
+                                   body, (endpoint_id,)))  # fmt: skip
             dids.append(keys.delivery_id(event_id, endpoint_id))
-        pipe.execute()
+        store.scripts.create_events(events, retention_s=store.retention_s, lease_until=now + 3600)
 
     def make_due() -> None:
         pipe = store.redis.pipeline(transaction=False)

@@ -62,24 +62,20 @@ def register_watches(
     """Watch ``batch_ids`` through batchhook's own ``register_watch`` script (what
     ``Store.register_watch`` runs), pipelined, first polls uniform over ``spread_s``
     starting ``delay_s`` from now."""
-    from worker import keys
-    from worker.store.base import dumps
+    from worker.store import WatchRegistration
 
     for start in range(0, len(batch_ids), REGISTER_CHUNK):
-        pipe = store.redis.pipeline(transaction=False)
         now = time.time()
-        for batch_id in batch_ids[start : start + REGISTER_CHUNK]:
-            wid = keys.watch_id(tenant, batch_id)
-            first_poll = now + delay_s + random.uniform(0.0, spread_s)
-            fields: list[str | float] = [
-                "id", wid, "tenant", tenant, "batch_id", batch_id,
-                "connection_id", connection_id, "endpoint_ids", "",
-                "metadata", dumps({}), "poll_interval_s", poll_interval_s,
-            ]  # fmt: skip
-            store._register_watch(
-                args=[store.prefix, wid, tenant, now, first_poll, *fields], client=pipe
-            )
-        pipe.execute()
+        store.scripts.register_watches(
+            [
+                WatchRegistration(
+                    tenant=tenant, batch_id=batch_id, connection_id=connection_id,
+                    endpoint_ids=None, metadata={}, poll_interval_s=poll_interval_s, now=now,
+                    first_poll_at=now + delay_s + random.uniform(0.0, spread_s),
+                )
+                for batch_id in batch_ids[start : start + REGISTER_CHUNK]
+            ]
+        )  # fmt: skip
 
 
 def create_connection(client: httpx.Client, provider_url: str) -> str:

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import redis
 from pydantic import ValidationError
 
 from worker import devstate, samples, signing
 from worker import logging as bh_logging
-from worker.errors import BatchhookError, ConfigError, InputError
+from worker.errors import BatchhookError, ConfigError, InputError, StoreUnavailable
 from worker.models import EVENT_TYPES
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
@@ -50,8 +49,8 @@ def _store() -> Store:
     print(f"batchhook: Redis {devstate.shown_url(url)} ({source})", file=sys.stderr)
     store = open_store(settings.model_copy(update={"redis_url": url}))
     try:
-        store.redis.ping()
-    except redis.RedisError as exc:
+        store.check()
+    except StoreUnavailable as exc:
         raise ConfigError(f"cannot reach Redis at {devstate.shown_url(url)}: {exc}") from exc
     return store
 

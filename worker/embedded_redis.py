@@ -9,17 +9,8 @@ import time
 from importlib import util
 from pathlib import Path
 
-import redis
-
 from worker.errors import ConfigError
-
-
-def reachable(url: str, timeout_s: float = 0.5) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s)
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
+from worker.store.client import reachable as reachable  # embedded_redis.reachable
 
 
 def redis_server_binary() -> str:

@@ -4,14 +4,19 @@
      ├── ConfigError                 settings that cannot work (missing secret key, ...)
      ├── InputError                  bad input from an API caller or the CLI
      │    ├── NotFound               an object that does not exist for this tenant
-     │    └── Conflict               the request clashes with stored state
-     ├── Retryable                   try again later (provider 429/5xx, timeouts, resets)
-     │    └── ProviderUnavailable
-     └── Permanent                   retrying will not help
-          └── ProviderRejected       404 unknown batch, 401/403 revoked key
+     │    ├── Conflict               the request clashes with stored state
+     │    └── InvalidSignature       a webhook whose signature does not verify
+     ├── StoreUnavailable            Redis did not answer (or refused): try again later
+     └── ProviderError               a retrieve call that did not give a batch object
+          ├── Retryable              try again later (provider 429/5xx, timeouts, resets)
+          │    └── ProviderUnavailable
+          └── Permanent              retrying will not help
+               └── ProviderRejected  404 unknown batch, 401/403 revoked key
 
 Provider errors carry ``batch_id``, ``status_code`` and ``retry_after_s`` so the poll
-path can schedule the next attempt without parsing strings.
+path can schedule the next attempt without parsing strings. ``StoreUnavailable`` is
+the only exception the store lets out for a Redis failure (redis-py's own stay inside
+``worker/store``); the API answers it with 503 and ``retry-after``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ class NotFound(InputError):
 class Conflict(InputError):
     status_code = 409
     error_type = "conflict"
+
+
+class InvalidSignature(InputError):
+    status_code = 401
+    error_type = "invalid_signature"
+
+
+class StoreUnavailable(BatchhookError):
+    """Redis could not carry out a store operation (down, unreachable, timed out, out of
+    memory, read-only after a failover): the operation may or may not have happened;
+    every store operation is safe to retry."""
+
+    retry_after_s = 5
 
 
 class ProviderError(BatchhookError):

@@ -1,7 +1,9 @@
 """Every Redis key batchhook uses, in one place.
 
-batchhook needs a single Redis (not Cluster): the Lua scripts in ``worker/lua`` build
-the per-event delivery keys from the prefix below.
+Every key name is built here, by a constant or a function: the Lua scripts in
+``worker/lua`` are given each key they touch as ``KEYS`` (``worker/store/scripts.py``
+builds the lists), so a later change can hash-tag these names for Redis Cluster
+without touching a script. batchhook still needs a single Redis today.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ OUTBOX = f"{PREFIX}outbox"  # zset: delivery id -> Unix time of its next attempt
 STATS = f"{PREFIX}stats"  # hash of monotonically increasing counters
 DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of its next list
 REPLICATION_MARK = f"{PREFIX}replication_mark"  # counter written before each WAIT
-FINISHED = f"{PREFIX}finished"  # zset: "<watch id> <tenant>" -> when its retention ends
+FINISHED = f"{PREFIX}finished"  # zset: finished_member() -> when its retention ends
 
 # The broker's queues: kombu keeps each as a Redis list under the queue's name.
 POLL_QUEUE = "batchhook.poll"
@@ -59,6 +61,16 @@ def token_record(token_id: str) -> str:
 
 def connection(connection_id: str) -> str:
     return f"{PREFIX}conn:{connection_id}"
+
+
+def connection_paused_until(connection_id: str) -> str:
+    """String: Unix time until which every poll of the connection waits (after a 429)."""
+    return f"{connection(connection_id)}:paused_until"
+
+
+def connection_calls(connection_id: str, second: int) -> str:
+    """Counter: the connection's provider calls in one clock second (expires in 5 s)."""
+    return f"{connection(connection_id)}:calls:{second}"
 
 
 def tenant_connections(tenant: str) -> str:
@@ -105,6 +117,17 @@ def tenant_watches(tenant: str) -> str:
     return f"{PREFIX}tenant:{tenant}:watches"
 
 
+def finished_member(wid: str, tenant: str) -> str:
+    """A stopped watch's member of ``FINISHED`` (a value, not a key): "<watch id> <tenant>"."""
+    return f"{wid} {tenant}"
+
+
+def parse_finished_member(member: str) -> tuple[str, str] | None:
+    """(watch id, tenant) of a ``FINISHED`` member, None when it is malformed."""
+    wid, sep, tenant = member.partition(" ")
+    return (wid, tenant) if sep and wid and tenant else None
+
+
 def event(event_id: str) -> str:
     return f"{PREFIX}event:{event_id}"
 
@@ -114,7 +137,14 @@ def tenant_events(tenant: str) -> str:
 
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
+    """Also built in ``_events.lua`` (a value there, not a key name): keep them alike."""
     return f"{event_id}:{endpoint_id}"
+
+
+def split_delivery_id(did: str) -> tuple[str, str]:
+    """(event id, endpoint id) of a delivery id."""
+    event_id, _, endpoint_id = did.partition(":")
+    return event_id, endpoint_id
 
 
 def delivery(did: str) -> str:
@@ -125,7 +155,7 @@ def delivery_attempts(did: str) -> str:
     return f"{PREFIX}delivery:{did}:attempts"
 
 
-# Subscriber operations. The Lua scripts build the per-endpoint keys from the prefix too.
+# Subscriber operations.
 FAILING = f"{PREFIX}failing"  # zset: delivery id -> time of its last failed attempt
 FAILING_KEPT = 1000  # the most recent failing deliveries kept for `batchhook status`
 
@@ -138,6 +168,11 @@ def endpoint_health(endpoint_id: str) -> str:
 def endpoint_failed(endpoint_id: str) -> str:
     """Zset: failed delivery id -> its event's created_at (what recover resends)."""
     return f"{PREFIX}ep:{endpoint_id}:failed"
+
+
+def endpoint_sent(endpoint_id: str, second: int) -> str:
+    """Counter: deliveries let through to the endpoint in one clock second (expires in 5 s)."""
+    return f"{PREFIX}ep:{endpoint_id}:sent:{second}"
 
 
 def recovery(recovery_id: str) -> str:

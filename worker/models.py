@@ -230,6 +230,7 @@ class PollRecord:
     """What one poll found, ready for the store: a snapshot or an error."""
 
     watch_id: str
+    tenant: str  # the watch's
     now: float
     next_poll_at: float | None  # None: stop polling
     expected_status: str | None = None

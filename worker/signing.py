@@ -14,15 +14,11 @@ import secrets
 from collections.abc import Iterable, Mapping
 
 from worker.errors import InputError
+from worker.errors import InvalidSignature as InvalidSignature  # signing.InvalidSignature
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 DEFAULT_TOLERANCE_S = 300
 TIMESTAMP = re.compile(r"[0-9]{1,15}")  # Unix seconds, digits only: far from overflowing
-
-
-class InvalidSignature(InputError):
-    status_code = 401
-    error_type = "invalid_signature"
 
 
 def new_secret() -> str:

@@ -105,6 +105,7 @@ def plan_snapshot(
         event = make_event(watch, event_type, data, endpoints, now, event_id=event_id)
     return PollRecord(
         watch_id=watch.id,
+        tenant=watch.tenant,
         now=now,
         next_poll_at=next_at,
         expected_status=watch.status,
@@ -155,6 +156,7 @@ def plan_error(
             next_at = min(next_at, max(now, not_found_since + not_found_grace_s))
         return PollRecord(
             watch_id=watch.id,
+            tenant=watch.tenant,
             now=now,
             next_poll_at=next_at,
             error=message,
@@ -165,4 +167,11 @@ def plan_error(
     )
     event_id = events.watch_failed_event_id(watch)
     event = make_event(watch, WATCH_FAILED, data, endpoints, now, event_id=event_id)
-    return PollRecord(watch_id=watch.id, now=now, next_poll_at=None, error=message, event=event)
+    return PollRecord(
+        watch_id=watch.id,
+        tenant=watch.tenant,
+        now=now,
+        next_poll_at=None,
+        error=message,
+        event=event,
+    )

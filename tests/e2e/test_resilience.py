@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 
+import httpx
+
 from tests.e2e.flows import (
     connect,
     events_of,
@@ -107,3 +109,35 @@ def test_a_redis_restart_keeps_watches_and_polling_resumes(
         assert hook.json["data"]["previous_status"] == "in_progress"
         types = sorted(e["type"] for e in events_of(api, batch_id))
         assert types == ["batch.completed", "batch.in_progress"]
+
+
+def test_with_redis_down_the_api_answers_503_and_the_cli_says_why(
+    own_stack: tuple[Stack, RedisServer],
+) -> None:
+    stack, redis_server = own_stack
+    stack.start_web()
+    with stack.client() as api:
+        assert api.get("/v1/endpoints").status_code == 200
+        redis_server.stop()
+        try:
+            answers = [
+                api.get("/v1/endpoints"),
+                api.post("/v1/endpoints", json={"url": "https://example.com/hook"}),
+                api.get("/v1/batches/batch_down"),
+            ]
+            ready = httpx.get(f"{stack.api_url}/readyz")
+            status = stack.cli("status")
+        finally:
+            redis_server.start()
+
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "5"
+            error = answer.json()["error"]
+            assert error["type"] == "service_unavailable"
+            assert error["message"]
+        assert ready.status_code == 503
+        assert status.returncode != 0
+        assert "cannot reach Redis" in status.stderr
+        assert "Traceback" not in status.stderr
+        wait_until(lambda: api.get("/v1/endpoints").status_code == 200)

@@ -1,33 +1,390 @@
-"""Lua script calls sent many at a time survive a Redis that lost its scripts."""
+"""The Lua scripts behind their typed wrappers, against a private redis-server.
+
+Each script is given every key it touches as KEYS: watched with MONITOR, which also
+shows the commands a script runs, every key a script reads or writes is one it was
+given, and so is every key that appears or changes. Script calls sent many at a time
+survive a Redis that lost its scripts.
+"""
 
 from __future__ import annotations
+
+import inspect
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
 
+from tests.e2e.stack import TEST_SECRET_KEY
 from tests.support.redis_server import RedisServer
-from worker.store.base import run_scripts
+from worker import keys
+from worker.errors import StoreUnavailable
+from worker.events import new_event
+from worker.models import NewEvent, PollRecord
+from worker.store import AttemptDone, Scripts, Store, WatchRegistration, redis_client
+from worker.store.calls import Call, run_scripts
+from worker.store.client import typed
+from worker.vault import Vault
+
+TENANT = "tenant-scripts"
+QUOTED = re.compile(r'"(.*?)(?<!\\)"')  # one argument of a MONITOR line
+SCRIPT_CALLS = {"evalsha", "eval"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    """This module's own Redis: MONITOR must see nobody else's commands."""
+    with RedisServer() as private:
+        yield private
+
+
+@pytest.fixture
+def store(server: RedisServer) -> Iterator[Store]:
+    client = redis_client(server.url)
+    client.flushdb()  # the module's private server: each test starts from nothing
+    try:
+        yield Store(client, Vault(TEST_SECRET_KEY), retention_s=3600)
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class Touched:
+    declared: set[str]  # every key the script calls were given as KEYS
+    accessed: set[str]  # every key a command run by a script named
+    changed: set[str]  # every key that appeared, went, or changed value or expiry
+    scripts_run: int
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, tuple[Any, bool]]:
+    return {k: (client.dump(k), client.pttl(k) > 0) for k in client.keys("*")}
+
+
+def touched_by(server: RedisServer, action: Callable[[], object]) -> Touched:
+    """Run ``action`` under MONITOR and say which keys its scripts were given and used."""
+    client = redis.Redis.from_url(server.url)
+    before = snapshot(client)
+    marker = f"end-of-action-{time.monotonic_ns()}"
+    declared: set[str] = set()
+    lua_commands: list[list[str]] = []
+    scripts_run = 0
+    with client.monitor() as monitor:
+        action()
+        client.echo(marker)
+        while True:
+            line = monitor.connection.read_response()
+            text = line.decode(errors="replace") if isinstance(line, bytes) else str(line)
+            args = QUOTED.findall(text.split("]", 1)[1])
+            if args == ["ECHO", marker] or args == ["echo", marker]:
+                break
+            if " lua]" in text:
+                lua_commands.append(args)
+            elif args and args[0].lower() in SCRIPT_CALLS:
+                numkeys = int(args[2])
+                declared.update(args[3 : 3 + numkeys])
+                scripts_run += 1
+    accessed = set()
+    for args in lua_commands:
+        found = client.execute_command("COMMAND GETKEYS", *args)
+        accessed.update(k.decode() if isinstance(k, bytes) else str(k) for k in found)
+    after = snapshot(client)
+    changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    client.close()
+    return Touched(declared, accessed, changed, scripts_run)
+
+
+def assert_confined(found: Touched) -> None:
+    assert found.scripts_run > 0
+    assert found.accessed  # MONITOR showed the scripts' own commands
+    assert found.accessed <= found.declared, found.accessed - found.declared
+    assert found.changed <= found.declared, found.changed - found.declared
+
+
+def registration(batch_id: str, now: float, **fields: Any) -> WatchRegistration:
+    return WatchRegistration(
+        tenant=fields.get("tenant", TENANT),
+        batch_id=batch_id,
+        connection_id="conn_scripts",
+        endpoint_ids=fields.get("endpoint_ids"),
+        metadata={"team": "a"},
+        poll_interval_s=fields.get("poll_interval_s"),
+        now=now,
+        first_poll_at=now,
+    )
+
+
+def event_for(wid: str, batch_id: str, endpoints: tuple[str, ...], now: float) -> NewEvent:
+    return new_event(
+        tenant=TENANT,
+        event_type="batch.completed",
+        data={"id": batch_id},
+        endpoint_ids=endpoints,
+        now=now,
+        watch_id=wid,
+        batch_id=batch_id,
+    )
+
+
+def completed(wid: str, event: NewEvent | None, now: float) -> PollRecord:
+    return PollRecord(
+        watch_id=wid,
+        tenant=TENANT,
+        now=now,
+        next_poll_at=None,
+        expected_status=None,
+        status="completed",
+        snapshot={"id": "batch", "status": "completed"},
+        summary={"normalized_status": "completed"},
+        event=event,
+    )
+
+
+def test_registering_watches_touches_only_their_keys(server: RedisServer, store: Store) -> None:
+    now = time.time()
+    regs = [registration("batch_r1", now), registration("batch_r2", now, endpoint_ids=["ep_1"])]
+
+    found = touched_by(server, lambda: store.scripts.register_watches(regs))
+
+    assert_confined(found)
+    assert store.scripts.register_watches(regs) == [False, False]  # already watched
+    assert [w.batch_id for w in store.list_watches(TENANT)] == ["batch_r1", "batch_r2"]
+
+
+def test_a_poll_that_ends_a_watch_with_its_event_touches_only_its_keys(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    [reg] = [registration("batch_p1", now)]
+    store.scripts.register_watches([reg])
+    event = event_for(reg.watch_id, "batch_p1", ("ep_a", "ep_b"), now)
+
+    outcomes: list[Any] = []
+    found = touched_by(
+        server,
+        lambda: outcomes.extend(store.record_polls([completed(reg.watch_id, event, now)]).values()),
+    )
+
+    assert_confined(found)
+    assert outcomes == [
+        ("changed", [keys.delivery_id(event.id, "ep_a"), keys.delivery_id(event.id, "ep_b")])
+    ]
+    assert {keys.FINISHED, keys.event(event.id), keys.OUTBOX} <= found.changed
+    assert store.redis.ttl(keys.watch(reg.watch_id)) > 0  # kept for the retention only
+
+
+def test_poll_errors_touch_only_their_keys(server: RedisServer, store: Store) -> None:
+    now = time.time()
+    retry, failing = registration("batch_e1", now), registration("batch_e2", now)
+    store.scripts.register_watches([retry, failing])
+    failed_event = event_for(failing.watch_id, "batch_e2", ("ep_a",), now)
+    records = [
+        PollRecord(watch_id=retry.watch_id, tenant=TENANT, now=now, next_poll_at=now + 60,
+                   error="503 from the provider", not_found_since=now),
+        PollRecord(watch_id=failing.watch_id, tenant=TENANT, now=now, next_poll_at=None,
+                   error="404 unknown batch", event=failed_event),
+    ]  # fmt: skip
+
+    outcomes: dict[str, Any] = {}
+    found = touched_by(server, lambda: outcomes.update(store.record_polls(records)))
+
+    assert_confined(found)
+    assert outcomes[retry.watch_id] == ("retry", [])
+    assert outcomes[failing.watch_id][0] == "failed"
+
+
+def test_events_outside_the_poll_path_touch_only_their_keys(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    unwatched = new_event(
+        tenant=TENANT, event_type="webhook.test", data={}, endpoint_ids=("ep_t",), now=now
+    )
+    watched = event_for(keys.watch_id(TENANT, "batch_c1"), "batch_c1", ("ep_t", "ep_u"), now)
+
+    answers: list[list[str]] = []
+    found = touched_by(
+        server,
+        lambda: answers.extend(
+            store.scripts.create_events([unwatched, watched], retention_s=60, lease_until=now)
+        ),
+    )
+
+    assert_confined(found)
+    assert answers == [
+        [keys.delivery_id(unwatched.id, "ep_t")],
+        [keys.delivery_id(watched.id, "ep_t"), keys.delivery_id(watched.id, "ep_u")],
+    ]
+
+
+def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: Store) -> None:
+    now = time.time()
+    event = new_event(
+        tenant=TENANT, event_type="webhook.test", data={}, endpoint_ids=("ep_1", "ep_2", "ep_3"),
+        now=now,
+    )  # fmt: skip
+    store.create_event(event)
+    d1, d2, d3 = (keys.delivery_id(event.id, ep) for ep in ("ep_1", "ep_2", "ep_3"))
+    attempts = [
+        AttemptDone(d1, {"status": 500}, "retry", now + 5, attempted=True),
+        AttemptDone(d2, {"status": 500}, "failed", None, attempted=True),
+        AttemptDone(d3, {"error": "refused"}, "retry", now + 5, attempted=False),
+        AttemptDone(keys.delivery_id("evt_gone", "ep_1"), {}, "succeeded", None, attempted=True),
+    ]
+
+    recorded: list[Any] = []
+    found = touched_by(server, lambda: recorded.extend(store.record_attempts(attempts)))
+    succeeded = touched_by(
+        server,
+        lambda: store.record_attempts([AttemptDone(d1, {"status": 200}, "succeeded", None, True)]),
+    )
+
+    assert_confined(found)
+    assert_confined(succeeded)
+    assert [r.failures for r in recorded] == [1, 1, 0, 0]
+    assert keys.endpoint_failed("ep_2") in found.changed
+    assert keys.endpoint_health("ep_1") in succeeded.changed  # the run of failures ended
+
+
+def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    reg = registration("batch_b1", now)
+    store.scripts.register_watches([reg])
+
+    def budget() -> None:
+        store.pause_connection("conn_paused", until=now + 30, now=now)
+        store.take_call_budget({"conn_a": 3, "conn_paused": 2}, calls_per_second=2, now=now)
+        store.defer_polls({reg.watch_id: now + 10, keys.watch_id(TENANT, "gone"): now + 10})
+
+    found = touched_by(server, budget)
+
+    assert_confined(found)
+    allowances = store.take_call_budget(
+        {"conn_a": 3, "conn_paused": 1}, calls_per_second=2, now=now
+    )
+    assert allowances["conn_a"].granted == 0  # this second's two calls went already
+    assert allowances["conn_paused"].paused_until == pytest.approx(now + 30)
+    assert store.get_watch(TENANT, "batch_b1").next_poll_at == pytest.approx(now + 10)
+
+
+def test_sweeping_finished_watches_touches_only_their_keys(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    ended, restarted = registration("batch_s1", now), registration("batch_s2", now)
+    store.scripts.register_watches([ended, restarted])
+    store.record_polls(
+        [completed(ended.watch_id, None, now), completed(restarted.watch_id, None, now)]
+    )
+    store.redis.delete(keys.watch(ended.watch_id))  # its retention ran out
+    later = now + store.retention_s + 1
+
+    found = touched_by(server, lambda: store.sweep_finished(later))
+
+    assert_confined(found)
+    assert store.redis.zrange(keys.tenant_watches(TENANT), 0, -1) == [restarted.watch_id]
+    assert store.sweep_finished(later) == 0
+
+
+def test_subscriber_and_token_scripts_touch_only_their_keys(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    ep = store.create_endpoint(TENANT, url="https://example.com/h", events=["batch.completed"],
+                               description="", secret="whsec_x", rate_limit=1)  # fmt: skip
+    store.redis.hset(keys.endpoint_health("ep_open"), mapping={"failures": 9, "open_until": 0})
+    token = store.create_token(TENANT)
+
+    def subscribers() -> None:
+        store.admit_deliveries({ep.id: 3, "ep_open": 2}, now=now, threshold=5,
+                               default_rate_per_s=10, probe_lease_s=30)  # fmt: skip
+        store.disable_endpoint_once(ep.id, "410 Gone", now=now)
+        store.disable_endpoint_once("ep_missing", "410 Gone", now=now)
+        store.authenticate(token, per_minute=10, now=now)
+        store.authenticate("bh_unknown", per_minute=10, now=now)
+        store.claim(keys.OUTBOX, now=now, lease_until=now + 60, limit=10)
+
+    found = touched_by(server, subscribers)
+
+    assert_confined(found)
+    assert store.get_endpoint(TENANT, ep.id).disabled
+
+
+def test_the_watch_sees_a_key_a_script_was_not_given(server: RedisServer, store: Store) -> None:
+    sly = store.redis.register_script(
+        "redis.call('GET', KEYS[1]); redis.call('SET', 'not-given', 1); return 1"
+    )
+
+    found = touched_by(server, lambda: sly(keys=["given"]))
+
+    assert found.declared == {"given"}
+    assert found.accessed == {"given", "not-given"}
+    assert found.changed == {"not-given"}
 
 
 def test_calls_that_find_their_script_missing_load_it_and_run_once(
-    redis_server: RedisServer,
+    server: RedisServer,
 ) -> None:
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    raw = redis.Redis.from_url(server.url, decode_responses=True)
+    client = typed(raw)
     counter = f"script-test-{id(client)}"
-    bump = client.register_script("return redis.call('INCRBY', ARGV[1], ARGV[2])")
+    bump = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
     echo = client.register_script("return 'seen ' .. ARGV[1]")
-    client.script_flush()  # as after a restart: Redis knows no script
+    raw.script_flush()  # as after a restart: Redis knows no script
+    calls: list[Call[Any]] = [
+        Call(bump, [counter], [2], int),
+        Call(echo, [], ["x"], str),
+        Call(bump, [counter], [3], int),
+    ]
 
-    answers = run_scripts(client, [(bump, [counter, 2]), (echo, ["x"]), (bump, [counter, 3])])
+    answers = run_scripts(client, calls)
 
     assert answers == [2, "seen x", 5]
-    assert client.get(counter) == "5"  # each call ran once, not once more after the reload
-    assert run_scripts(client, [(echo, ["y"])]) == ["seen y"]
+    assert raw.get(counter) == "5"  # each call ran once, not once more after the reload
+    assert run_scripts(client, [Call(echo, [], ["y"], str)]) == ["seen y"]
+    raw.close()
 
 
-def test_a_failing_call_raises(redis_server: RedisServer) -> None:
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    broken = client.register_script("return redis.call('INCRBY', ARGV[1], 'not a number')")
+def test_a_failing_call_raises(server: RedisServer) -> None:
+    raw = redis.Redis.from_url(server.url, decode_responses=True)
+    client = typed(raw)
+    broken = client.register_script("return redis.call('INCRBY', KEYS[1], 'not a number')")
 
     with pytest.raises(redis.ResponseError, match="not an integer"):
-        run_scripts(client, [(broken, ["script-test-broken"])])
+        run_scripts(client, [Call(broken, ["script-test-broken"], [], int)])
+    raw.close()
+
+
+def test_a_store_without_redis_raises_store_unavailable() -> None:
+    with RedisServer() as gone:
+        url = gone.url
+    client = redis_client(url)  # nothing listens there any more
+    store = Store(client, Vault(TEST_SECRET_KEY))
+
+    with pytest.raises(StoreUnavailable) as raised:
+        store.list_watches(TENANT)
+    with pytest.raises(StoreUnavailable):
+        store.record_polls([completed(keys.watch_id(TENANT, "b"), None, time.time())])
+    with pytest.raises(StoreUnavailable):
+        store.scripts.claim_due(keys.DUE, now=0, lease_until=1, limit=1)
+
+    assert isinstance(raised.value.__cause__, redis.ConnectionError)
+    assert not store.ping()
+    client.close()
+
+
+@pytest.mark.parametrize("door", [Store, Scripts])
+def test_every_public_store_operation_is_behind_the_door(door: type) -> None:
+    """Each raises StoreUnavailable, never redis-py's own exceptions (client.Guarded)."""
+    operations = {
+        name: member
+        for name, member in inspect.getmembers(door, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+    assert len(operations) > (40 if door is Store else 10)
+    assert [name for name, op in operations.items() if not hasattr(op, "__wrapped__")] == []

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from worker.errors import BatchhookError, InputError
+from worker.errors import BatchhookError, InputError, StoreUnavailable
 
 log = structlog.get_logger()
 
@@ -66,10 +65,14 @@ def install(app: FastAPI) -> None:
     async def _other(_: Request, exc: BatchhookError) -> JSONResponse:
         return error_response(500, "api_error", "internal error")
 
-    @app.exception_handler(redis.RedisError)
-    async def _redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
         """Redis unreachable: the call may not have been carried out; retrying is safe."""
-        log.warning("redis_unavailable", error=type(exc).__name__)
+        cause = exc.__cause__
+        log.warning("redis_unavailable", error=type(cause or exc).__name__)
         return error_response(
-            503, "service_unavailable", "storage unavailable, retry shortly", {"retry-after": "5"}
+            503,
+            "service_unavailable",
+            "storage unavailable, retry shortly",
+            {"retry-after": str(exc.retry_after_s)},
         )

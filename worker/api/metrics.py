@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-import redis
 import structlog
 from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -23,6 +22,7 @@ from prometheus_client.core import (
 )
 
 from worker import keys, metrics
+from worker.errors import StoreUnavailable
 from worker.store import Store
 
 log = structlog.get_logger()
@@ -53,8 +53,8 @@ class StoreCollector:
     def collect(self) -> Iterable[Metric]:
         try:
             families = [*self._counters(), *self._histograms(), *self._backlog()]
-        except redis.RedisError as exc:
-            log.warning("metrics_redis_unreachable", error=type(exc).__name__)
+        except StoreUnavailable as exc:
+            log.warning("metrics_redis_unreachable", error=type(exc.__cause__ or exc).__name__)
             yield GaugeMetricFamily("batchhook_redis_up", "Redis answered the scrape", value=0)
             return
         yield GaugeMetricFamily("batchhook_redis_up", "Redis answered the scrape", value=1)

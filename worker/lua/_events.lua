@@ -1,28 +1,33 @@
 -- Shared by the scripts that create events: writes one event and a pending delivery
 -- per endpoint, and puts every delivery in the outbox, claimed until lease_until.
-local function create_event(prefix, e)
-  local ek = prefix .. 'event:' .. e.id
+-- Its keys, from KEYS[k] (scripts.event_keys builds them): event, tenant's events,
+-- outbox, stats, the watch's events (only when the event has a watch), then one
+-- delivery hash per endpoint, in the order of endpoint_ids.
+local function create_event(k, e)
+  local ek = KEYS[k]
   redis.call('HSET', ek, 'id', e.id, 'tenant', e.tenant, 'watch_id', e.watch_id,
     'batch_id', e.batch_id, 'type', e.type, 'created_at', e.created_at, 'body', e.body,
     'endpoint_ids', e.endpoint_ids)
   redis.call('EXPIRE', ek, e.retention_s)
-  local tenant_events = prefix .. 'tenant:' .. e.tenant .. ':events'
+  local tenant_events = KEYS[k + 1]
   redis.call('ZADD', tenant_events, e.created_at, e.id)
   redis.call('ZREMRANGEBYSCORE', tenant_events, '-inf', tonumber(e.created_at) - tonumber(e.retention_s))
+  local d = k + 4
   if e.watch_id ~= '' then
-    redis.call('RPUSH', prefix .. 'watch:' .. e.watch_id .. ':events', e.id)
+    redis.call('RPUSH', KEYS[d], e.id)
+    d = d + 1
   end
   local created = {}
-  for _, ep in ipairs(cjson.decode(e.endpoint_ids)) do
-    local did = e.id .. ':' .. ep
-    local dk = prefix .. 'delivery:' .. did
+  for i, ep in ipairs(cjson.decode(e.endpoint_ids)) do
+    local did = e.id .. ':' .. ep  -- the value keys.delivery_id makes
+    local dk = KEYS[d + i - 1]
     redis.call('HSET', dk, 'id', did, 'event_id', e.id, 'endpoint_id', ep, 'state', 'pending',
       'attempts', 0, 'round_attempts', 0, 'next_attempt_at', e.created_at)
     redis.call('EXPIRE', dk, e.retention_s)
-    redis.call('ZADD', prefix .. 'outbox', e.lease_until, did)
+    redis.call('ZADD', KEYS[k + 2], e.lease_until, did)
     created[#created + 1] = did
   end
-  redis.call('HINCRBY', prefix .. 'stats', 'events_created', 1)
+  redis.call('HINCRBY', KEYS[k + 3], 'events_created', 1)
   return created
 end
 
@@ -36,13 +41,11 @@ local function event_from_argv(first)
 end
 
 -- A watch that stopped (terminal status or watch_failed) is kept for retention_s, then
--- its hash, history and event list expire; ``finished`` lets the sweeper drop it from
--- the tenant's index at the same time.
-local function finish_watch(prefix, wid, now, retention_s)
-  local wk = prefix .. 'watch:' .. wid
-  for _, key in ipairs({wk, wk .. ':history', wk .. ':events'}) do
-    redis.call('EXPIRE', key, retention_s)
+-- its hash, history and event list (KEYS[1..3]) expire; its member of ``finished``
+-- (KEYS[6]) lets the sweeper drop it from the tenant's index at the same time.
+local function finish_watch(now, retention_s, member)
+  for i = 1, 3 do
+    redis.call('EXPIRE', KEYS[i], retention_s)
   end
-  local tenant = redis.call('HGET', wk, 'tenant')
-  redis.call('ZADD', prefix .. 'finished', tonumber(now) + tonumber(retention_s), wid .. ' ' .. tenant)
+  redis.call('ZADD', KEYS[6], tonumber(now) + tonumber(retention_s), member)
 end

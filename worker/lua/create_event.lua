@@ -1,4 +1,3 @@
 -- Create an event outside the poll path (webhook.test).
--- ARGV: prefix, then the event fields from ARGV[2]
-local created = create_event(ARGV[1], event_from_argv(2))
-return created
+-- KEYS: the event's keys (see create_event in _events.lua); ARGV: the event fields
+return create_event(1, event_from_argv(1))

@@ -1,8 +1,8 @@
 -- Pause every poll of a connection until a time, never shortening a longer pause.
--- ARGV: prefix, connection id, until (Unix s), now
-local key = ARGV[1] .. 'conn:' .. ARGV[2] .. ':paused_until'
+-- KEYS: the connection's paused_until; ARGV: until (Unix s), now
+local key = KEYS[1]
 local current = tonumber(redis.call('GET', key) or '0')
-local wanted = tonumber(ARGV[3])
+local wanted = tonumber(ARGV[1])
 if wanted <= current then return 0 end
-redis.call('SET', key, ARGV[3], 'PX', math.ceil((wanted - tonumber(ARGV[4])) * 1000) + 1000)
+redis.call('SET', key, ARGV[1], 'PX', math.ceil((wanted - tonumber(ARGV[2])) * 1000) + 1000)
 return 1

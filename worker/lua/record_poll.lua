@@ -1,50 +1,52 @@
 -- Record one successful poll of a watched batch. If the status differs from the
 -- last-seen one, append to the history and create the event with its deliveries, all in
 -- this one step; the caller's expected previous status guards against a stale read.
--- ARGV: prefix, wid, expected_prev, status, now, next_poll_at ('' = stop polling),
---       snapshot, summary (the normalised fields), retention_s (of a stopped watch),
---       then the event fields (see event_from_argv) from ARGV[10], absent when the new
---       status maps to no event
+-- KEYS: watch, its history, its events, due, stats, finished, then the event's keys
+--       (see create_event in _events.lua) from KEYS[7] when there is an event
+-- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot, summary
+--       (the normalised fields), retention_s (of a stopped watch), the watch's member of
+--       finished, wid, then the event fields (see event_from_argv) from ARGV[10], absent
+--       when the new status maps to no event
 -- Counts the poll in stats: polls_<outcome>, and transitions_<normalized status>.
-local prefix, wid, expected, status, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local wk = prefix .. 'watch:' .. wid
+local wk, due, stats = KEYS[1], KEYS[4], KEYS[5]
+local expected, status, now, next_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local wid = ARGV[9]
 local function counted(outcome)
-  redis.call('HINCRBY', prefix .. 'stats', 'polls_' .. outcome, 1)
+  redis.call('HINCRBY', stats, 'polls_' .. outcome, 1)
   return outcome
 end
 if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
 local current = redis.call('HGET', wk, 'status') or ''
-redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[7], 'summary', ARGV[8], 'errors', 0, 'last_error', '')
+redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[5], 'summary', ARGV[6], 'errors', 0, 'last_error', '')
 redis.call('HINCRBY', wk, 'polls', 1)
-redis.call('HINCRBY', prefix .. 'stats', 'polls', 1)
+redis.call('HINCRBY', stats, 'polls', 1)
 local function reschedule()
-  if ARGV[6] == '' then
+  if next_at == '' then
     redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '')
-    redis.call('ZREM', prefix .. 'due', wid)
+    redis.call('ZREM', due, wid)
   else
-    redis.call('HSET', wk, 'next_poll_at', ARGV[6])
-    redis.call('ZADD', prefix .. 'due', ARGV[6], wid)
+    redis.call('HSET', wk, 'next_poll_at', next_at)
+    redis.call('ZADD', due, next_at, wid)
   end
 end
 local function finish_if_stopped()  -- after any event's keys exist, so they expire too
-  if ARGV[6] == '' then finish_watch(prefix, wid, now, ARGV[9]) end
+  if next_at == '' then finish_watch(now, ARGV[7], ARGV[8]) end
 end
 if current == status then reschedule(); finish_if_stopped(); return {counted('unchanged')} end
 if current ~= expected then
   redis.call('HSET', wk, 'next_poll_at', now)
-  redis.call('ZADD', prefix .. 'due', now, wid)
+  redis.call('ZADD', due, now, wid)
   return {counted('conflict')}
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
-redis.call('RPUSH', prefix .. 'watch:' .. wid .. ':history',
-  cjson.encode({status = status, at = tonumber(now), event_id = ARGV[10]}))
+redis.call('RPUSH', KEYS[2], cjson.encode({status = status, at = tonumber(now), event_id = ARGV[10]}))
 reschedule()
 local created = {}
-if ARGV[10] ~= nil then created = create_event(prefix, event_from_argv(10)) end
+if ARGV[10] ~= nil then created = create_event(7, event_from_argv(10)) end
 finish_if_stopped()
-local normalized = cjson.decode(ARGV[8]).normalized_status
+local normalized = cjson.decode(ARGV[6]).normalized_status
 if type(normalized) == 'string' then
-  redis.call('HINCRBY', prefix .. 'stats', 'transitions_' .. normalized, 1)
+  redis.call('HINCRBY', stats, 'transitions_' .. normalized, 1)
 end
 table.insert(created, 1, counted('changed'))
 return created

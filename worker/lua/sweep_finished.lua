@@ -1,21 +1,25 @@
 -- Forget stopped watches whose retention has run out: their hash, history and event
--- list already expired; drop them from the tenant's index, and drop the tenant's
--- events older than the retention from its event index.
--- ARGV: prefix, now, limit, retention_s. Returns how many watches were forgotten.
-local prefix, now = ARGV[1], tonumber(ARGV[2])
-local key = prefix .. 'finished'
-local done = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, ARGV[3])
-local tenants = {}
-for _, member in ipairs(done) do
-  local wid, tenant = string.match(member, '^(%S+) (.+)$')
-  if wid and redis.call('EXISTS', prefix .. 'watch:' .. wid) == 0 then
-    redis.call('ZREM', prefix .. 'tenant:' .. tenant .. ':watches', wid)
-    tenants[tenant] = true
+-- list already expired; drop them from the tenant's index, and drop the tenants'
+-- events older than the retention from their event indexes. The caller read the due
+-- members of finished; each is checked again here, so one restarted since stays.
+-- KEYS: finished, then per member its watch and its tenant's watches, then the
+--       tenants' event indexes
+-- ARGV: now, retention_s, member count, then per member the member and its watch id
+-- Returns how many members were forgotten.
+local finished, now, count = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[3])
+local forgotten = 0
+for i = 1, count do
+  local member, wid = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local score = tonumber(redis.call('ZSCORE', finished, member) or '')
+  if score and score <= now then
+    if redis.call('EXISTS', KEYS[2 * i]) == 0 then
+      redis.call('ZREM', KEYS[2 * i + 1], wid)
+    end
+    redis.call('ZREM', finished, member)
+    forgotten = forgotten + 1
   end
-  redis.call('ZREM', key, member)
 end
-for tenant, _ in pairs(tenants) do
-  redis.call('ZREMRANGEBYSCORE', prefix .. 'tenant:' .. tenant .. ':events', '-inf',
-    now - tonumber(ARGV[4]))
+for k = 2 * count + 2, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now - tonumber(ARGV[2]))
 end
-return #done
+return forgotten

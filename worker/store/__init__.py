@@ -2,7 +2,9 @@
 
 ``Store`` joins the account, watch and event operations over one client; every step
 that must happen once (registration, claiming due work, recording a poll, recording an
-attempt) is a Lua script in ``worker/lua``.
+attempt) is a Lua script in ``worker/lua``, called through its typed wrapper in
+``scripts``. Every public operation raises ``worker.errors.StoreUnavailable`` when
+Redis fails, never redis-py's exceptions.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ import redis
 from worker.redis_target import redis_target
 from worker.settings import Settings
 from worker.store import durability
-from worker.store.accounts import AccountsMixin, new_id
+from worker.store.accounts import new_id
 from worker.store.connection import client_for
-from worker.store.events import (
+from worker.store.events import DeliveryJob, EventsMixin, new_delivery_jobs
+from worker.store.limits import LimitsMixin
+from worker.store.metrics import Backlog, Histogram, MetricsMixin
+from worker.store.scripts import (
+    Allowance,
     AttemptDone,
     AttemptRecorded,
-    DeliveryJob,
-    EventsMixin,
-    new_delivery_jobs,
+    PollOutcome,
+    Scripts,
+    WatchRegistration,
 )
-from worker.store.limits import Allowance, LimitsMixin
-from worker.store.metrics import Backlog, Histogram, MetricsMixin
 from worker.store.tokens import TokenInfo, TokensMixin
-from worker.store.watches import WatchesMixin
 from worker.vault import Vault
 
 __all__ = [
@@ -34,16 +37,20 @@ __all__ = [
     "Backlog",
     "DeliveryJob",
     "Histogram",
+    "PollOutcome",
+    "Scripts",
     "Store",
     "TokenInfo",
+    "WatchRegistration",
     "new_delivery_jobs",
     "new_id",
     "open_store",
 ]
 
 
-class Store(AccountsMixin, TokensMixin, WatchesMixin, EventsMixin, LimitsMixin, MetricsMixin):
-    """Every Redis operation batchhook performs."""
+class Store(EventsMixin, TokensMixin, LimitsMixin, MetricsMixin):
+    """Every Redis operation batchhook performs (events and deliveries build on
+    subscribers, accounts and watches; ``store.scripts`` holds the Lua scripts)."""
 
     def wait_for_replicas(self, replicas: int, timeout_s: float) -> int:
         return durability.wait_for_replicas(self.redis, replicas, timeout_s)

@@ -9,14 +9,17 @@ from typing import Any
 from worker import keys
 from worker.errors import Conflict, NotFound
 from worker.models import Connection, Endpoint
-from worker.store.base import StoreBase, dumps, float_or_none, loads_or
+from worker.store.base import dumps, float_or_none, loads_or
+from worker.store.watches import WatchesMixin
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-class AccountsMixin(StoreBase):
+class AccountsMixin(WatchesMixin):
+    """Connections and endpoints (deleting a connection stops its watches)."""
+
     def tenants(self) -> list[str]:
         return sorted(str(t) for t in self.redis.smembers(keys.TENANTS))
 
@@ -129,7 +132,7 @@ class AccountsMixin(StoreBase):
         conn = self.get_connection(tenant, connection_id)
         watching = [
             w.batch_id
-            for w in self.list_watches(tenant)  # type: ignore[attr-defined]
+            for w in self.list_watches(tenant)
             if w.connection_id == connection_id and w.watching
         ]
         if watching and not conn.watch_all:
@@ -138,7 +141,7 @@ class AccountsMixin(StoreBase):
                 "delete those batches first"
             )
         for batch_id in watching:  # a watch_all connection takes its discoveries with it
-            self.delete_watch(tenant, batch_id, remember=False)  # type: ignore[attr-defined]
+            self.delete_watch(tenant, batch_id, remember=False)
         pipe = self.redis.pipeline()
         pipe.delete(keys.connection(connection_id))
         pipe.zrem(keys.tenant_connections(tenant), connection_id)

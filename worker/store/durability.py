@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import redis
-
 from worker import keys
+from worker.store.client import Client
 
 
-def wait_for_replicas(client: redis.Redis, replicas: int, timeout_s: float) -> int:
+def wait_for_replicas(client: Client, replicas: int, timeout_s: float) -> int:
     """How many replicas hold every write made so far, waiting up to ``timeout_s`` for
     ``replicas`` of them.
 

@@ -9,8 +9,11 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
-from worker.store.base import dumps, event_argv, float_or_none, loads_or, run_scripts
+from worker.store.base import dumps, float_or_none, loads_or
+from worker.store.scripts import AttemptDone, AttemptRecorded
 from worker.store.subscribers import SubscribersMixin
+
+__all__ = ["AttemptDone", "AttemptRecorded", "DeliveryJob", "EventsMixin", "new_delivery_jobs"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ def new_delivery_jobs(
     from what their creator holds rather than read back from Redis."""
     jobs = []
     for did in delivery_ids:
-        endpoint_id = did.partition(":")[2]
+        endpoint_id = keys.split_delivery_id(did)[1]
         jobs.append(
             DeliveryJob(
                 delivery_id=did,
@@ -52,30 +55,13 @@ def new_delivery_jobs(
     return jobs
 
 
-@dataclass(frozen=True)
-class AttemptDone:
-    """One attempt to record: what happened, and when the delivery is due again."""
-
-    delivery_id: str
-    record: dict[str, Any]
-    outcome: str  # 'succeeded', 'retry' or 'failed'
-    next_attempt_at: float | None
-    attempted: bool
-
-
-@dataclass(frozen=True)
-class AttemptRecorded:
-    """The endpoint's run of failures after an attempt (0 and None once it succeeds)."""
-
-    failures: int
-    failing_since: float | None
-
-
 class EventsMixin(SubscribersMixin):
     def create_event(self, event: NewEvent) -> list[str]:
         """Write an event outside the poll path; its deliveries are due at once."""
-        argv = event_argv(event, retention_s=self.retention_s, lease_until=time.time())
-        return [str(d) for d in self._create_event(args=[self.prefix, *argv])]
+        [created] = self.scripts.create_events(
+            [event], retention_s=self.retention_s, lease_until=time.time()
+        )
+        return created
 
     def get_event(self, tenant: str, event_id: str) -> dict[str, Any]:
         raw = self.redis.hgetall(keys.event(event_id))
@@ -124,7 +110,7 @@ class EventsMixin(SubscribersMixin):
     def _delivery_view(self, did: str) -> dict[str, Any]:
         raw = self.redis.hgetall(keys.delivery(did))
         attempts = [loads_or(a, {}) for a in self.redis.lrange(keys.delivery_attempts(did), 0, -1)]
-        _, _, endpoint_id = did.partition(":")
+        endpoint_id = keys.split_delivery_id(did)[1]
         return {
             "endpoint_id": endpoint_id,
             "state": raw.get("state", "expired"),
@@ -155,13 +141,13 @@ class EventsMixin(SubscribersMixin):
     def load_delivery_jobs(self, dids: list[str]) -> list[DeliveryJob]:
         pipe = self.redis.pipeline(transaction=False)
         for did in dids:
-            event_id = did.partition(":")[0]
+            event_id = keys.split_delivery_id(did)[0]
             pipe.hgetall(keys.delivery(did))
             pipe.hmget(keys.event(event_id), "type", "body", "batch_id")
         answers = pipe.execute()
         pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
-        endpoint_ids = sorted({did.partition(":")[2] for did in dids})
-        endpoints = self.endpoints_by_id(endpoint_ids)  # type: ignore[attr-defined]
+        endpoint_ids = sorted({keys.split_delivery_id(did)[1] for did in dids})
+        endpoints = self.endpoints_by_id(endpoint_ids)
         jobs = []
         for did, delivery, (event_type, body, batch_id) in pairs:
             if not delivery or body is None:
@@ -186,19 +172,7 @@ class EventsMixin(SubscribersMixin):
     def record_attempts(self, attempts: list[AttemptDone]) -> list[AttemptRecorded]:
         """Record attempts in one round trip (``attempted`` is False for one refused
         without a request); returns the endpoint's run of failures after each."""
-        now = time.time()
-        calls = [
-            (self._record_attempt, [
-                self.prefix, done.delivery_id, dumps(done.record), done.outcome,
-                done.next_attempt_at if done.next_attempt_at is not None else "",
-                now, int(done.attempted), self.retention_s, keys.FAILING_KEPT,
-            ])
-            for done in attempts
-        ]  # fmt: skip
-        return [
-            AttemptRecorded(int(failures), float_or_none(str(failing_since)))
-            for _, failures, failing_since in run_scripts(self.redis, calls)
-        ]
+        return self.scripts.record_attempts(attempts, now=time.time(), retention_s=self.retention_s)
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
         return [

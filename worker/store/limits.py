@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from worker.store.base import StoreBase
+from worker.store.scripts import Allowance
 
-from worker.store.base import StoreBase, run_scripts
-
-
-@dataclass(frozen=True)
-class Allowance:
-    granted: int
-    paused_until: float | None
+__all__ = ["Allowance", "LimitsMixin"]
 
 
 class LimitsMixin(StoreBase):
@@ -18,22 +13,11 @@ class LimitsMixin(StoreBase):
         self, wanted: dict[str, int], *, calls_per_second: int, now: float
     ) -> dict[str, Allowance]:
         """How many of the wanted calls each connection may make now (one round trip)."""
-        if not wanted:
-            return {}
-        pairs = [item for cid, n in sorted(wanted.items()) for item in (cid, n)]
-        answer = self._take_call_budget(args=[self.prefix, now, calls_per_second, *pairs])
-        allowances: dict[str, Allowance] = {}
-        for index, cid in enumerate(sorted(wanted)):
-            granted, paused = int(answer[2 * index]), float(answer[2 * index + 1])
-            allowances[cid] = Allowance(granted, paused if paused > now else None)
-        return allowances
+        return self.scripts.take_call_budget(wanted, calls_per_second=calls_per_second, now=now)
 
     def pause_connection(self, connection_id: str, *, until: float, now: float) -> bool:
         """Hold every poll of a connection until ``until``; True if the pause grew."""
-        return bool(self._pause_connection(args=[self.prefix, connection_id, until, now]))
+        return self.scripts.pause_connection(connection_id, until=until, now=now)
 
     def defer_polls(self, next_poll_at: dict[str, float]) -> None:
-        run_scripts(
-            self.redis,
-            [(self._defer_poll, [self.prefix, wid, at]) for wid, at in next_poll_at.items()],
-        )
+        self.scripts.defer_polls(next_poll_at)

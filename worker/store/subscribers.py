@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
 from worker import keys
 from worker.errors import NotFound
 from worker.health import Admission
-from worker.store.accounts import new_id
-from worker.store.base import StoreBase, _lua, float_or_none, loads_or
+from worker.store.accounts import AccountsMixin, new_id
+from worker.store.base import float_or_none, loads_or
+from worker.store.client import Pipeline
 
 
-class SubscribersMixin(StoreBase):
-    @functools.cached_property
-    def _admit_deliveries(self) -> Any:
-        return self.redis.register_script(_lua("admit_deliveries"))
-
-    @functools.cached_property
-    def _disable_endpoint_once(self) -> Any:
-        return self.redis.register_script(_lua("disable_endpoint"))
-
+class SubscribersMixin(AccountsMixin):
     # circuit breaker and throttle ----------------------------------------------
     def admit_deliveries(
         self,
@@ -33,22 +25,13 @@ class SubscribersMixin(StoreBase):
         probe_lease_s: float,
     ) -> dict[str, Admission]:
         """How many claimed deliveries each endpoint takes now (one round trip)."""
-        if not wanted:
-            return {}
-        ordered = sorted(wanted)
-        pairs = [item for eid in ordered for item in (eid, wanted[eid])]
-        answer = self._admit_deliveries(
-            args=[self.prefix, now, threshold, default_rate_per_s, probe_lease_s, *pairs]
+        return self.scripts.admit_deliveries(
+            wanted,
+            now=now,
+            threshold=threshold,
+            default_rate_per_s=default_rate_per_s,
+            probe_lease_s=probe_lease_s,
         )
-        return {
-            eid: Admission(
-                granted=int(answer[4 * i]),
-                retry_at=float(answer[4 * i + 1]),
-                rate_per_s=int(answer[4 * i + 2]),
-                reason=str(answer[4 * i + 3]),
-            )
-            for i, eid in enumerate(ordered)
-        }
 
     def defer_deliveries(self, deferred: dict[str, tuple[float, str]]) -> None:
         """Put held-back deliveries back in the outbox for later; no attempt is recorded."""
@@ -78,7 +61,7 @@ class SubscribersMixin(StoreBase):
         self.redis.delete(keys.endpoint_health(endpoint_id))
 
     def disable_endpoint_once(self, endpoint_id: str, reason: str, *, now: float) -> bool:
-        return bool(self._disable_endpoint_once(args=[self.prefix, endpoint_id, reason, now]))
+        return self.scripts.disable_endpoint_once(endpoint_id, reason, now=now)
 
     # what `batchhook status` shows ------------------------------------------------
     def failing_deliveries(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -107,7 +90,9 @@ class SubscribersMixin(StoreBase):
         return rows
 
     # recover ------------------------------------------------------------------------
-    def queue_round(self, pipe: Any, did: str, event_id: str, endpoint_id: str, now: float) -> None:
+    def queue_round(
+        self, pipe: Pipeline, did: str, event_id: str, endpoint_id: str, now: float
+    ) -> None:
         """A fresh round of attempts on a delivery (same event, same webhook-id)."""
         dk = keys.delivery(did)
         pipe.hsetnx(dk, "attempts", 0)
@@ -185,7 +170,7 @@ class SubscribersMixin(StoreBase):
         count = 0
         for did, state in zip(dids, states, strict=True):
             if state == "failed":
-                self.queue_round(pipe, did, did.partition(":")[0], endpoint_id, now)
+                self.queue_round(pipe, did, keys.split_delivery_id(did)[0], endpoint_id, now)
                 count += 1
             else:  # expired, or already redelivered since
                 pipe.zrem(keys.endpoint_failed(endpoint_id), did)

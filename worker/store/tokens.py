@@ -10,22 +10,15 @@ the token itself.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from worker import keys
-from worker.store.base import StoreBase, _lua, float_or_none
+from worker.store.base import StoreBase, float_or_none
+from worker.store.scripts import Authenticated
 
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a prefix, not a token
-
-
-@dataclass(frozen=True)
-class Authenticated:
-    tenant: str | None  # None: no such token
-    retry_after_s: int  # > 0: over its requests per minute
 
 
 @dataclass(frozen=True)
@@ -37,11 +30,10 @@ class TokenInfo:
     last_used_at: float | None
 
 
-class TokensMixin(StoreBase):
-    @functools.cached_property
-    def _authenticate(self) -> Any:
-        return self.redis.register_script(_lua("authenticate"))
+__all__ = ["Authenticated", "TokenInfo", "TokensMixin"]
 
+
+class TokensMixin(StoreBase):
     def create_token(self, tenant: str) -> str:
         return self.create_token_with_id(tenant)[1]
 
@@ -67,8 +59,7 @@ class TokensMixin(StoreBase):
         trip. An unknown token counts nothing and writes nothing."""
         digest = keys.token_hash(raw)
         at = time.time() if now is None else now
-        tenant, retry_after = self._authenticate(args=[self.prefix, digest, at, per_minute])
-        return Authenticated(str(tenant) if tenant else None, int(retry_after))
+        return self.scripts.authenticate(digest, now=at, per_minute=per_minute)
 
     def list_tokens(self, tenant: str | None = None) -> list[TokenInfo]:
         ids = [str(i) for i in self.redis.zrange(keys.TOKENS, 0, -1)]

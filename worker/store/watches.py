@@ -5,20 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from redis.client import Pipeline
-from redis.commands.core import Script
-
 from worker import keys
 from worker.errors import NotFound
 from worker.models import PollRecord, Watch
-from worker.store.base import (
-    StoreBase,
-    dumps,
-    event_argv,
-    float_or_none,
-    loads_or,
-    run_scripts,
-)
+from worker.store.base import StoreBase, float_or_none, loads_or
+from worker.store.client import Pipeline
+from worker.store.scripts import WatchRegistration
 
 
 def _watch_from(raw: dict[str, str]) -> Watch:
@@ -59,24 +51,23 @@ class WatchesMixin(StoreBase):
     ) -> tuple[Watch, bool]:
         """Start watching (first poll at once, unless given); returns the watch and
         whether it was newly created."""
-        wid = keys.watch_id(tenant, batch_id)
-        fields: list[str | float] = [
-            "id", wid,
-            "tenant", tenant,
-            "batch_id", batch_id,
-            "connection_id", connection_id,
-            "endpoint_ids", dumps(endpoint_ids) if endpoint_ids is not None else "",
-            "metadata", dumps(metadata),
-            "poll_interval_s", poll_interval_s if poll_interval_s is not None else "",
-        ]  # fmt: skip
         now = time.time()
-        first_poll = now if first_poll_at is None else first_poll_at
-        created = self._register_watch(args=[self.prefix, wid, tenant, now, first_poll, *fields])
+        registration = WatchRegistration(
+            tenant=tenant,
+            batch_id=batch_id,
+            connection_id=connection_id,
+            endpoint_ids=endpoint_ids,
+            metadata=metadata,
+            poll_interval_s=poll_interval_s,
+            now=now,
+            first_poll_at=now if first_poll_at is None else first_poll_at,
+        )
+        [created] = self.scripts.register_watches([registration])
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
         pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
         pipe.execute()
-        return self.get_watch(tenant, batch_id), bool(created)
+        return self.get_watch(tenant, batch_id), created
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
         raw = self.redis.hgetall(keys.watch(keys.watch_id(tenant, batch_id)))
@@ -107,7 +98,7 @@ class WatchesMixin(StoreBase):
         if remember:
             self._remember_unwatched(pipe, tenant, batch_id)
         pipe.zrem(keys.DUE, watch.id)
-        pipe.zrem(keys.FINISHED, f"{watch.id} {tenant}")
+        pipe.zrem(keys.FINISHED, keys.finished_member(watch.id, tenant))
         pipe.zrem(keys.tenant_watches(tenant), watch.id)
         pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
         pipe.execute()
@@ -123,7 +114,12 @@ class WatchesMixin(StoreBase):
     def sweep_finished(self, now: float, limit: int = 1000) -> int:
         """Drop watches whose retention ran out from their tenant's index (their keys
         expired by themselves), and the tenant's events older than the retention."""
-        return int(self._sweep_finished(args=[self.prefix, now, limit, self.retention_s]))
+        members = self.redis.zrangebyscore(keys.FINISHED, "-inf", now, start=0, num=limit)
+        if not members:
+            return 0
+        return self.scripts.sweep_finished(
+            [str(m) for m in members], now=now, retention_s=self.retention_s
+        )
 
     def claim_now(self, wids: list[str], *, lease_until: float) -> list[str]:
         """Claim watched batches for a poll right away (inbound provider webhooks)."""
@@ -146,29 +142,10 @@ class WatchesMixin(StoreBase):
         Returns, per watch id, the script's outcome ('changed', 'unchanged', 'conflict',
         'retry', 'failed', 'stopped') and the delivery ids it created.
         """
-        answers = run_scripts(self.redis, [self._record_call(rec) for rec in records])
-        outcomes: dict[str, tuple[str, list[str]]] = {}
-        for rec, answer in zip(records, answers, strict=True):
-            outcome, *deliveries = [str(a) for a in answer]
-            outcomes[rec.watch_id] = (outcome, deliveries)
-        return outcomes
-
-    def _record_call(self, rec: PollRecord) -> tuple[Script, list[Any]]:
-        next_at: str | float = rec.next_poll_at if rec.next_poll_at is not None else ""
-        lease_until = rec.now + self.delivery_lease_s
-        event = (
-            event_argv(rec.event, retention_s=self.retention_s, lease_until=lease_until)
-            if rec.event
-            else []
+        answers = self.scripts.record_polls(
+            records, retention_s=self.retention_s, lease_s=self.delivery_lease_s
         )
-        if rec.error is None:
-            return self._record_poll, [
-                self.prefix, rec.watch_id, rec.expected_status or "", rec.status or "",
-                rec.now, next_at, dumps(rec.snapshot), dumps(rec.summary or {}),
-                self.retention_s, *event,
-            ]  # fmt: skip
-        not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
-        return self._record_poll_error, [
-            self.prefix, rec.watch_id, rec.now, next_at, rec.error, not_found_since,
-            self.retention_s, *event,
-        ]  # fmt: skip
+        return {
+            rec.watch_id: (answer.outcome, answer.delivery_ids)
+            for rec, answer in zip(records, answers, strict=True)
+        }

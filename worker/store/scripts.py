@@ -1,0 +1,346 @@
+"""One typed wrapper per Lua script in ``worker/lua``: the only code that knows a
+script's ``KEYS`` and ``ARGV`` order.
+
+Each script is given every key it touches as ``KEYS``, each name built in ``keys.py``;
+no script makes a key name itself. A wrapper takes typed values and answers typed
+values; the ones on the hot paths (record a poll, record an attempt, defer a poll,
+register many watches, create many events) take a sequence and send every call in one
+round trip (``calls.run_scripts``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.commands.core import Script
+
+from worker import keys
+from worker.health import Admission
+from worker.models import NewEvent, PollRecord
+from worker.store.calls import Arg, Call, lua, run_scripts
+from worker.store.client import Client, Guarded
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def float_or_none(raw: str | None) -> float | None:
+    return float(raw) if raw not in (None, "") else None
+
+
+# What the scripts take and answer ------------------------------------------------------
+@dataclass(frozen=True)
+class WatchRegistration:
+    tenant: str
+    batch_id: str
+    connection_id: str
+    endpoint_ids: Sequence[str] | None  # None: every endpoint of the tenant
+    metadata: Mapping[str, Any]
+    poll_interval_s: float | None
+    now: float
+    first_poll_at: float
+
+    @property
+    def watch_id(self) -> str:
+        return keys.watch_id(self.tenant, self.batch_id)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    outcome: str  # 'changed', 'unchanged', 'conflict', 'retry', 'failed' or 'stopped'
+    delivery_ids: list[str]  # the deliveries of the event it created
+
+
+@dataclass(frozen=True)
+class AttemptDone:
+    """One attempt to record: what happened, and when the delivery is due again."""
+
+    delivery_id: str
+    record: dict[str, Any]
+    outcome: str  # 'succeeded', 'retry' or 'failed'
+    next_attempt_at: float | None
+    attempted: bool
+
+
+@dataclass(frozen=True)
+class AttemptRecorded:
+    """The endpoint's run of failures after an attempt (0 and None once it succeeds)."""
+
+    failures: int
+    failing_since: float | None
+
+
+@dataclass(frozen=True)
+class Allowance:
+    granted: int
+    paused_until: float | None
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    tenant: str | None  # None: no such token
+    retry_after_s: int  # > 0: over its requests per minute
+
+
+# Key lists shared by several scripts ---------------------------------------------------
+def event_keys(event: NewEvent) -> list[str]:
+    """The keys ``create_event`` in ``_events.lua`` writes, in its order."""
+    event_keys = [keys.event(event.id), keys.tenant_events(event.tenant), keys.OUTBOX, keys.STATS]
+    if event.watch_id:
+        event_keys.append(keys.watch_events(event.watch_id))
+    event_keys += [keys.delivery(keys.delivery_id(event.id, ep)) for ep in event.endpoint_ids]
+    return event_keys
+
+
+def event_args(event: NewEvent, *, retention_s: int, lease_until: float) -> list[Arg]:
+    """The fields ``event_from_argv`` in ``_events.lua`` reads, in its order."""
+    return [
+        event.id, event.tenant, event.watch_id, event.batch_id, event.type, event.created_at,
+        event.body, dumps(list(event.endpoint_ids)), retention_s, lease_until,
+    ]  # fmt: skip
+
+
+def watch_keys(wid: str) -> list[str]:
+    """KEYS[1..6] of record_poll and record_poll_error (``finish_watch`` uses 1-3 and 6)."""
+    return [
+        keys.watch(wid), keys.watch_history(wid), keys.watch_events(wid),
+        keys.DUE, keys.STATS, keys.FINISHED,
+    ]  # fmt: skip
+
+
+def _strings(answer: Any) -> list[str]:
+    return [str(a) for a in answer]
+
+
+def _poll_outcome(answer: Any) -> PollOutcome:
+    outcome, *deliveries = _strings(answer)
+    return PollOutcome(outcome, deliveries)
+
+
+def _attempt_recorded(answer: Any) -> AttemptRecorded:
+    _, failures, failing_since = answer
+    return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+
+
+class Scripts(Guarded):
+    """The scripts, registered on one client, each behind its typed wrapper."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        register = client.register_script
+        self._claim_due = register(lua("claim_due"))
+        self._register_watch = register(lua("register_watch"))
+        self._record_poll = register(lua("record_poll", with_events=True))
+        self._record_poll_error = register(lua("record_poll_error", with_events=True))
+        self._create_event = register(lua("create_event", with_events=True))
+        self._record_attempt = register(lua("record_attempt"))
+        self._take_call_budget = register(lua("take_call_budget"))
+        self._pause_connection = register(lua("pause_connection"))
+        self._defer_poll = register(lua("defer_poll"))
+        self._sweep_finished = register(lua("sweep_finished"))
+        self._admit_deliveries = register(lua("admit_deliveries"))
+        self._disable_endpoint = register(lua("disable_endpoint"))
+        self._authenticate = register(lua("authenticate"))
+
+    def _one(self, script: Script, keys_: Sequence[str], args: Sequence[Arg]) -> Any:
+        return script(keys=keys_, args=args)
+
+    def claim_due(
+        self, schedule_key: str, *, now: float, lease_until: float, limit: int
+    ) -> list[str]:
+        """Take up to ``limit`` due members of a schedule zset, leased until ``lease_until``."""
+        return _strings(self._one(self._claim_due, [schedule_key], [now, lease_until, limit]))
+
+    def register_watches(self, registrations: Sequence[WatchRegistration]) -> list[bool]:
+        """Start each watch unless it exists (one round trip); True where it was created."""
+        calls = []
+        for reg in registrations:
+            wid = reg.watch_id
+            endpoint_ids = dumps(list(reg.endpoint_ids)) if reg.endpoint_ids is not None else ""
+            fields: list[Arg] = [
+                "id", wid, "tenant", reg.tenant, "batch_id", reg.batch_id,
+                "connection_id", reg.connection_id, "endpoint_ids", endpoint_ids,
+                "metadata", dumps(dict(reg.metadata)),
+                "poll_interval_s", reg.poll_interval_s if reg.poll_interval_s is not None else "",
+            ]  # fmt: skip
+            calls.append(
+                Call(
+                    self._register_watch,
+                    [*watch_keys(wid)[:3], keys.tenant_watches(reg.tenant), keys.DUE],
+                    [wid, reg.now, reg.first_poll_at, *fields],
+                    bool,
+                )
+            )
+        return run_scripts(self.client, calls)
+
+    def record_polls(
+        self, records: Sequence[PollRecord], *, retention_s: int, lease_s: float
+    ) -> list[PollOutcome]:
+        """Record each poll (one round trip): a new status with its event, or an error."""
+        return run_scripts(
+            self.client, [self._record_call(rec, retention_s, lease_s) for rec in records]
+        )
+
+    def _record_call(self, rec: PollRecord, retention_s: int, lease_s: float) -> Call[PollOutcome]:
+        next_at: Arg = rec.next_poll_at if rec.next_poll_at is not None else ""
+        record_keys = watch_keys(rec.watch_id)
+        event: list[Arg] = []
+        if rec.event is not None:
+            record_keys += event_keys(rec.event)
+            event = event_args(rec.event, retention_s=retention_s, lease_until=rec.now + lease_s)
+        member = keys.finished_member(rec.watch_id, rec.tenant)
+        if rec.error is None:
+            args: list[Arg] = [
+                rec.expected_status or "", rec.status or "", rec.now, next_at,
+                dumps(rec.snapshot), dumps(rec.summary or {}), retention_s, member, rec.watch_id,
+                *event,
+            ]  # fmt: skip
+            return Call(self._record_poll, record_keys, args, _poll_outcome)
+        not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
+        args = [
+            rec.now, next_at, rec.error, not_found_since, retention_s, member, rec.watch_id,
+            *event,
+        ]  # fmt: skip
+        return Call(self._record_poll_error, record_keys, args, _poll_outcome)
+
+    def create_events(
+        self, events: Sequence[NewEvent], *, retention_s: int, lease_until: float
+    ) -> list[list[str]]:
+        """Write events outside the poll path (one round trip); each one's delivery ids."""
+        calls = [
+            Call(
+                self._create_event,
+                event_keys(event),
+                event_args(event, retention_s=retention_s, lease_until=lease_until),
+                _strings,
+            )
+            for event in events
+        ]
+        return run_scripts(self.client, calls)
+
+    def record_attempts(
+        self, attempts: Sequence[AttemptDone], *, now: float, retention_s: int
+    ) -> list[AttemptRecorded]:
+        """Record attempts (one round trip); the endpoint's run of failures after each."""
+        calls = []
+        for done in attempts:
+            did = done.delivery_id
+            event_id, endpoint_id = keys.split_delivery_id(did)
+            attempt_keys = [
+                keys.delivery(did), keys.delivery_attempts(did), keys.STATS, keys.OUTBOX,
+                keys.FAILING, keys.endpoint_failed(endpoint_id), keys.endpoint_health(endpoint_id),
+                keys.event(event_id),
+            ]  # fmt: skip
+            args: list[Arg] = [
+                did, dumps(done.record), done.outcome,
+                done.next_attempt_at if done.next_attempt_at is not None else "",
+                now, int(done.attempted), retention_s, keys.FAILING_KEPT,
+            ]  # fmt: skip
+            calls.append(Call(self._record_attempt, attempt_keys, args, _attempt_recorded))
+        return run_scripts(self.client, calls)
+
+    def take_call_budget(
+        self, wanted: Mapping[str, int], *, calls_per_second: int, now: float
+    ) -> dict[str, Allowance]:
+        """How many of the wanted calls each connection may make now."""
+        if not wanted:
+            return {}
+        ordered, second = sorted(wanted), math.floor(now)
+        budget_keys = [
+            key
+            for cid in ordered
+            for key in (keys.connection_paused_until(cid), keys.connection_calls(cid, second))
+        ]
+        args: list[Arg] = [now, calls_per_second, *(wanted[cid] for cid in ordered)]
+        answer = self._one(self._take_call_budget, budget_keys, args)
+        allowances: dict[str, Allowance] = {}
+        for index, cid in enumerate(ordered):
+            granted, paused = int(answer[2 * index]), float(answer[2 * index + 1])
+            allowances[cid] = Allowance(granted, paused if paused > now else None)
+        return allowances
+
+    def pause_connection(self, connection_id: str, *, until: float, now: float) -> bool:
+        """Hold every poll of a connection until ``until``; True if the pause grew."""
+        key = keys.connection_paused_until(connection_id)
+        return bool(self._one(self._pause_connection, [key], [until, now]))
+
+    def defer_polls(self, next_poll_at: Mapping[str, float]) -> None:
+        """Move claimed watches' next polls (one round trip); stopped watches stay."""
+        calls = [
+            Call(self._defer_poll, [keys.watch(wid), keys.DUE], [wid, at], bool)
+            for wid, at in next_poll_at.items()
+        ]
+        run_scripts(self.client, calls)
+
+    def sweep_finished(self, members: Sequence[str], *, now: float, retention_s: int) -> int:
+        """Forget these members of ``keys.FINISHED`` that are still due: their watches
+        leave their tenants' indexes, and the tenants' old events their event indexes."""
+        parsed = [(m, keys.parse_finished_member(m)) for m in members]
+        valid = [(m, p) for m, p in parsed if p is not None]
+        sweep_keys = [keys.FINISHED]
+        args: list[Arg] = [now, retention_s, len(valid)]
+        for member, (wid, tenant) in valid:
+            sweep_keys += [keys.watch(wid), keys.tenant_watches(tenant)]
+            args += [member, wid]
+        sweep_keys += [keys.tenant_events(t) for t in sorted({p[1] for _, p in valid})]
+        malformed = [m for m, p in parsed if p is None]
+        if malformed:
+            self.client.zrem(keys.FINISHED, *malformed)
+        if not valid:
+            return len(malformed)
+        return int(self._one(self._sweep_finished, sweep_keys, args)) + len(malformed)
+
+    def admit_deliveries(
+        self,
+        wanted: Mapping[str, int],
+        *,
+        now: float,
+        threshold: int,
+        default_rate_per_s: int,
+        probe_lease_s: float,
+    ) -> dict[str, Admission]:
+        """How many claimed deliveries each endpoint takes now (circuit breaker, throttle)."""
+        if not wanted:
+            return {}
+        ordered, second = sorted(wanted), math.floor(now)
+        admit_keys = [
+            key
+            for eid in ordered
+            for key in (
+                keys.endpoint(eid),
+                keys.endpoint_health(eid),
+                keys.endpoint_sent(eid, second),
+            )
+        ]
+        args: list[Arg] = [now, threshold, default_rate_per_s, probe_lease_s]
+        args += [wanted[eid] for eid in ordered]
+        answer = self._one(self._admit_deliveries, admit_keys, args)
+        return {
+            eid: Admission(
+                granted=int(answer[4 * i]),
+                retry_at=float(answer[4 * i + 1]),
+                rate_per_s=int(answer[4 * i + 2]),
+                reason=str(answer[4 * i + 3]),
+            )
+            for i, eid in enumerate(ordered)
+        }
+
+    def disable_endpoint_once(self, endpoint_id: str, reason: str, *, now: float) -> bool:
+        """True if this call disabled the endpoint (False: it already was, or is gone)."""
+        return bool(self._one(self._disable_endpoint, [keys.endpoint(endpoint_id)], [reason, now]))
+
+    def authenticate(self, digest: str, *, now: float, per_minute: int) -> Authenticated:
+        """The tenant of a token digest and whether it is within its requests per minute."""
+        window = math.floor(now / 60)
+        auth_keys = [
+            keys.token(digest),
+            keys.token_last_used(digest),
+            keys.token_calls(digest, window),
+        ]
+        tenant, retry_after = self._one(self._authenticate, auth_keys, [now, per_minute])
+        return Authenticated(str(tenant) if tenant else None, int(retry_after))
