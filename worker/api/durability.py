@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from worker.api.errors import error_response
+from worker.errors import StoreUnavailable
 from worker.store import Store
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -34,9 +35,12 @@ class WaitForReplicas:
         response = await call_next(request)
         if request.method not in WRITE_METHODS or not 200 <= response.status_code < 300:
             return response
-        acknowledged = await run_in_threadpool(
-            self.store.wait_for_replicas, self.replicas, self.timeout_s
-        )
+        try:
+            acknowledged = await run_in_threadpool(
+                self.store.wait_for_replicas, self.replicas, self.timeout_s
+            )
+        except StoreUnavailable:  # raised out here, past the app's own 503 handler
+            acknowledged = 0
         if acknowledged >= self.replicas:
             return response
         message = (
