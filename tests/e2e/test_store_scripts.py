@@ -12,7 +12,7 @@ import inspect
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -217,6 +217,31 @@ def test_events_outside_the_poll_path_touch_only_their_keys(
         [keys.delivery_id(unwatched.id, "ep_t")],
         [keys.delivery_id(watched.id, "ep_t"), keys.delivery_id(watched.id, "ep_u")],
     ]
+
+
+def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints(
+    store: Store,
+) -> None:
+    """Ids are derived, so the same change can be written twice (a status reached again,
+    a batch watched again): what was sent stays on record, nothing is sent twice."""
+    now = time.time()
+    wid = keys.watch_id(TENANT, "batch_again")
+    first = event_for(wid, "batch_again", ("ep_a",), now)
+    [[delivered]] = store.scripts.create_events([first], retention_s=60, lease_until=now)
+    store.redis.hset(keys.delivery(delivered), "state", "succeeded")
+    store.redis.zrem(keys.OUTBOX, delivered)
+
+    again = replace(first, endpoint_ids=("ep_a", "ep_b"), body='{"later": true}')
+    [created] = store.scripts.create_events([again], retention_s=60, lease_until=now)
+
+    assert created == [keys.delivery_id(first.id, "ep_b")]
+    assert store.redis.hget(keys.delivery(delivered), "state") == "succeeded"
+    assert store.redis.zrange(keys.OUTBOX, 0, -1) == created
+    assert store.redis.hget(keys.event(first.id), "body") == first.body
+    shown = store.get_event(TENANT, first.id)
+    assert [d["endpoint_id"] for d in shown["deliveries"]] == ["ep_a", "ep_b"]
+    assert store.redis.lrange(keys.watch_events(wid), 0, -1) == [first.id]
+    assert store.redis.hget(keys.STATS, "events_created") == "1"
 
 
 def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: Store) -> None:

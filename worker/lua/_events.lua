@@ -3,31 +3,52 @@
 -- Its keys, from KEYS[k] (scripts.event_keys builds them): event, tenant's events,
 -- outbox, stats, the watch's events (only when the event has a watch), then one
 -- delivery hash per endpoint, in the order of endpoint_ids.
+-- Event ids are derived (worker/events.py), so the same change can come again while its
+-- event is still kept (a status reached twice, a batch watched again): the event and the
+-- deliveries it has stay as they are, and only an endpoint without one gets a delivery.
+local function endpoint_union(stored, wanted)
+  local seen, union = {}, {}
+  for _, list in ipairs({cjson.decode(stored), cjson.decode(wanted)}) do
+    for _, ep in ipairs(list) do
+      if not seen[ep] then seen[ep] = true; union[#union + 1] = ep end
+    end
+  end
+  if #union == 0 then return wanted end
+  return cjson.encode(union)
+end
+
 local function create_event(k, e)
   local ek = KEYS[k]
-  redis.call('HSET', ek, 'id', e.id, 'tenant', e.tenant, 'watch_id', e.watch_id,
-    'batch_id', e.batch_id, 'type', e.type, 'created_at', e.created_at, 'body', e.body,
-    'endpoint_ids', e.endpoint_ids)
-  redis.call('EXPIRE', ek, e.retention_s)
-  local tenant_events = KEYS[k + 1]
-  redis.call('ZADD', tenant_events, e.created_at, e.id)
-  redis.call('ZREMRANGEBYSCORE', tenant_events, '-inf', tonumber(e.created_at) - tonumber(e.retention_s))
+  local stored = redis.call('HGET', ek, 'endpoint_ids')
+  if stored then
+    redis.call('HSET', ek, 'endpoint_ids', endpoint_union(stored, e.endpoint_ids))
+  else
+    redis.call('HSET', ek, 'id', e.id, 'tenant', e.tenant, 'watch_id', e.watch_id,
+      'batch_id', e.batch_id, 'type', e.type, 'created_at', e.created_at, 'body', e.body,
+      'endpoint_ids', e.endpoint_ids)
+    redis.call('EXPIRE', ek, e.retention_s)
+    local tenant_events = KEYS[k + 1]
+    redis.call('ZADD', tenant_events, e.created_at, e.id)
+    redis.call('ZREMRANGEBYSCORE', tenant_events, '-inf', tonumber(e.created_at) - tonumber(e.retention_s))
+    redis.call('HINCRBY', KEYS[k + 3], 'events_created', 1)
+  end
   local d = k + 4
   if e.watch_id ~= '' then
-    redis.call('RPUSH', KEYS[d], e.id)
+    if not redis.call('LPOS', KEYS[d], e.id) then redis.call('RPUSH', KEYS[d], e.id) end
     d = d + 1
   end
   local created = {}
   for i, ep in ipairs(cjson.decode(e.endpoint_ids)) do
     local did = e.id .. ':' .. ep  -- the value keys.delivery_id makes
     local dk = KEYS[d + i - 1]
-    redis.call('HSET', dk, 'id', did, 'event_id', e.id, 'endpoint_id', ep, 'state', 'pending',
-      'attempts', 0, 'round_attempts', 0, 'next_attempt_at', e.created_at)
-    redis.call('EXPIRE', dk, e.retention_s)
-    redis.call('ZADD', KEYS[k + 2], e.lease_until, did)
-    created[#created + 1] = did
+    if redis.call('EXISTS', dk) == 0 then
+      redis.call('HSET', dk, 'id', did, 'event_id', e.id, 'endpoint_id', ep, 'state', 'pending',
+        'attempts', 0, 'round_attempts', 0, 'next_attempt_at', e.created_at)
+      redis.call('EXPIRE', dk, e.retention_s)
+      redis.call('ZADD', KEYS[k + 2], e.lease_until, did)
+      created[#created + 1] = did
+    end
   end
-  redis.call('HINCRBY', KEYS[k + 3], 'events_created', 1)
   return created
 end
 
