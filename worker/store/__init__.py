@@ -9,13 +9,11 @@ Redis fails, never redis-py's exceptions.
 
 from __future__ import annotations
 
-import redis
-
 from worker.redis_target import redis_target
 from worker.settings import Settings
 from worker.store import durability
 from worker.store.accounts import new_id
-from worker.store.connection import client_for
+from worker.store.connection import client_for, redis_client
 from worker.store.events import DeliveryJob, EventsMixin, new_delivery_jobs
 from worker.store.limits import LimitsMixin
 from worker.store.metrics import Backlog, Histogram, MetricsMixin
@@ -45,6 +43,7 @@ __all__ = [
     "new_delivery_jobs",
     "new_id",
     "open_store",
+    "redis_client",
 ]
 
 
@@ -54,12 +53,6 @@ class Store(EventsMixin, TokensMixin, LimitsMixin, MetricsMixin):
 
     def wait_for_replicas(self, replicas: int, timeout_s: float) -> int:
         return durability.wait_for_replicas(self.redis, replicas, timeout_s)
-
-
-def redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, decode_responses=True, health_check_interval=30, socket_keepalive=True
-    )
 
 
 def open_store(settings: Settings) -> Store:

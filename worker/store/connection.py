@@ -14,13 +14,21 @@ from worker.redis_target import RedisTarget, tls_options
 SENTINEL_TIMEOUT_S = 2.0  # a Sentinel that does not answer within this is skipped
 
 
+# Every client the store makes: answers decoded, idle connections checked and kept alive.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "health_check_interval": 30,
+    "socket_keepalive": True,
+}
+
+
 def _common(target: RedisTarget) -> dict[str, Any]:
-    return {
-        "decode_responses": True,
-        "health_check_interval": 30,
-        "socket_keepalive": True,
-        **tls_options(target),
-    }
+    return {**CLIENT_OPTIONS, **tls_options(target)}
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A store client of the one server at ``url`` (``rediss://``: system CAs, verified)."""
+    return redis.Redis.from_url(url, **CLIENT_OPTIONS)
 
 
 def client_for(target: RedisTarget) -> redis.Redis:
