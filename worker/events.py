@@ -15,26 +15,35 @@ import json
 import secrets
 from typing import Any
 
+from worker import keys
 from worker.models import Endpoint, NewEvent, Snapshot, Watch
 
 EVENT_ID_HEX = 24  # evt_ + 24 hex digits, random or derived alike
 _DERIVED_ID_VERSION = "batchhook-event-id-v1"  # part of every derived id: never change it
 
 
-def new_event_id() -> str:
-    """A random id, for an event that nothing else makes unique (``webhook.test``)."""
-    return f"evt_{secrets.token_hex(EVENT_ID_HEX // 2)}"
+def new_event_id(watch_id: str | None = None) -> str:
+    """A random id, for an event that nothing else makes unique (``webhook.test``); an
+    event of a watch starts with the watch's shard digits, as derived ids do."""
+    digits = secrets.token_hex(EVENT_ID_HEX // 2)
+    if watch_id:
+        digits = keys.shard(watch_id) + digits[keys.SHARD_HEX :]
+    return f"evt_{digits}"
 
 
-def derived_event_id(*parts: str) -> str:
+def derived_event_id(*parts: str, watch_id: str | None = None) -> str:
     """The same id for the same parts, on every process, restart, upgrade and key rotation.
 
     A change that is detected again after Redis lost its last writes (a crash, or a
     failover to a replica that lagged) is therefore sent again under the same
     ``webhook-id``, which receivers deduplicate by. No secret goes in: rotating
-    ``BATCHHOOK_SECRET_KEY`` must not change ids."""
+    ``BATCHHOOK_SECRET_KEY`` must not change ids. An event of a watch starts with the
+    watch's shard digits (``keys.shard``), so it is stored in the watch's partition."""
     material = "\x00".join((_DERIVED_ID_VERSION, *parts)).encode()
-    return f"evt_{hashlib.sha256(material).hexdigest()[:EVENT_ID_HEX]}"
+    digest = hashlib.sha256(material).hexdigest()[:EVENT_ID_HEX]
+    if watch_id is not None:
+        digest = keys.shard(watch_id) + digest[keys.SHARD_HEX :]
+    return f"evt_{digest}"
 
 
 def status_event_id(watch: Watch, status: str) -> str:
@@ -44,15 +53,18 @@ def status_event_id(watch: Watch, status: str) -> str:
     same arrival at ``completed`` may be seen as ``in_progress -> completed`` where it was
     ``finalizing -> completed`` before, and it must keep its id. A batch reaches each of
     its statuses once (validating, in_progress, finalizing, then one terminal status)."""
-    return derived_event_id("status", watch.tenant, watch.connection_id, watch.batch_id, status)
+    return derived_event_id(
+        "status", watch.tenant, watch.connection_id, watch.batch_id, status, watch_id=watch.id
+    )
 
 
 def watch_failed_event_id(watch: Watch) -> str:
     """A watch that stopped for good: one per registration (a new one may fail again)."""
     registered = repr(float(watch.created_at))
     return derived_event_id(
-        "watch_failed", watch.tenant, watch.connection_id, watch.batch_id, registered
-    )
+        "watch_failed", watch.tenant, watch.connection_id, watch.batch_id, registered,
+        watch_id=watch.id,
+    )  # fmt: skip
 
 
 def endpoint_disabled_event_id(endpoint: Endpoint, disabled_at: int) -> str:
@@ -85,7 +97,7 @@ def new_event(
 ) -> NewEvent:
     """A new event, its body made from ``data``; its id is ``event_id`` when the caller
     derived one (see ``status_event_id``), else fresh and random."""
-    event_id = event_id or new_event_id()
+    event_id = event_id or new_event_id(watch_id)
     created_at = int(now)
     return NewEvent(
         id=event_id,

@@ -27,6 +27,9 @@ def _config_file() -> Path:
     return Path.cwd() / "config" / "batchhook.toml"
 
 
+CLUSTER_PARTITIONS = 16  # on a Redis Cluster, unless BATCHHOOK_REDIS_PARTITIONS says
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATCHHOOK_", frozen=True, extra="ignore")
 
@@ -39,6 +42,9 @@ class Settings(BaseSettings):
     redis_master: str | None = None  # the Sentinel master name
     redis_wait_replicas: int = Field(default=0, ge=0)  # API writes wait for this many
     redis_wait_timeout_s: float = Field(default=2.0, gt=0)
+    redis_cluster: bool = False  # the URL names one node of a Redis Cluster (state store only)
+    # Due schedules and outboxes (each its own slot); fixed for a deployment's life.
+    redis_partitions: int | None = Field(default=None, ge=1, le=1024)  # unset: 1, Cluster 16
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "BATCHHOOK_PORT"))
     host: str = "0.0.0.0"  # noqa: S104 - the web process serves the API on every interface
     secret_key: str | None = None
@@ -128,6 +134,31 @@ class Settings(BaseSettings):
                 "BATCHHOOK_REDIS_SENTINELS and BATCHHOOK_REDIS_MASTER go together: set both"
             )
         return self
+
+    @model_validator(mode="after")
+    def _cluster_has_what_it_needs(self) -> Settings:
+        if not self.redis_cluster:
+            return self
+        if self.broker_url is None:
+            raise ValueError(
+                "BATCHHOOK_REDIS_CLUSTER needs BATCHHOOK_BROKER_URL: Celery's broker cannot be "
+                "a Redis Cluster (use RabbitMQ, or a separate single Redis)"
+            )
+        if self.redis_sentinels:
+            raise ValueError("BATCHHOOK_REDIS_CLUSTER and BATCHHOOK_REDIS_SENTINELS: set one")
+        if self.redis_wait_replicas:
+            raise ValueError(
+                "BATCHHOOK_REDIS_WAIT_REPLICAS is not supported on a Redis Cluster: WAIT "
+                "covers the one shard a connection writes to, not the write of a request"
+            )
+        return self
+
+    @property
+    def partitions(self) -> int:
+        """How many due schedules and outboxes the store keeps (see ``keys.Keyspace``)."""
+        if self.redis_partitions is not None:
+            return self.redis_partitions
+        return CLUSTER_PARTITIONS if self.redis_cluster else 1
 
     @field_validator("redis_url", "broker_url")
     @classmethod

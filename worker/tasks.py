@@ -16,7 +16,6 @@ import time
 
 import structlog
 
-from worker import keys
 from worker.celery_app import app
 from worker.delivery import DELIVERY_CONCURRENCY
 from worker.discovery import discover
@@ -43,24 +42,22 @@ def tick() -> dict[str, int]:
     now = time.time()
     # Half a tick of lookahead: a batch due just after this tick is polled now rather
     # than a whole tick late.
-    due_watches = rt.store.claim(
-        keys.DUE,
+    due_watches = rt.store.claim_polls(
         now=now + settings.tick_interval_s / 2,
         lease_until=now + settings.poll_lease_s,
         limit=settings.claim_limit,
     )
     for chunk in chunks(due_watches, settings.poll_chunk_size):
         poll_batches.delay(chunk)
-    due_deliveries = rt.store.claim(
-        keys.OUTBOX,
+    due_deliveries = rt.store.claim_deliveries(
         now=now,
         lease_until=now + settings.delivery_lease_s,
         limit=settings.claim_limit,
     )
     for chunk in chunks(due_deliveries, DELIVERY_CHUNK):
         deliver.delay(chunk)
-    due_discoveries = rt.store.claim(
-        keys.DISCOVER, now=now, lease_until=now + settings.poll_lease_s, limit=settings.claim_limit
+    due_discoveries = rt.store.claim_discoveries(
+        now=now, lease_until=now + settings.poll_lease_s, limit=settings.claim_limit
     )
     for connection_id in due_discoveries:
         discover_batches.delay(connection_id)

@@ -2,8 +2,10 @@
 
 Each script is given every key it touches as KEYS: watched with MONITOR, which also
 shows the commands a script runs, every key a script reads or writes is one it was
-given, and so is every key that appears or changes. Script calls sent many at a time
-survive a Redis that lost its scripts.
+given, and so is every key that appears or changes. Each test runs on the plain layout
+(one partition, no hash tags) and on a Cluster's (partitions, hash tags), where every
+call's keys must also share one Redis Cluster slot, or a Cluster would refuse it. Script
+calls sent many at a time survive a Redis that lost its scripts.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from tests.e2e.stack import TEST_SECRET_KEY
 from tests.support.redis_server import RedisServer
 from worker import keys
 from worker.errors import StoreUnavailable
 from worker.events import new_event
+from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
 from worker.store import AttemptDone, Scripts, Store, WatchRegistration, redis_client
 from worker.store.calls import Call, run_scripts
@@ -41,12 +45,17 @@ def server() -> Iterator[RedisServer]:
         yield private
 
 
-@pytest.fixture
-def store(server: RedisServer) -> Iterator[Store]:
+LAYOUTS = {"plain": Keyspace(), "cluster": Keyspace(partitions=4, tagged=True)}
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def store(server: RedisServer, request: pytest.FixtureRequest) -> Iterator[Store]:
     client = redis_client(server.url)
     client.flushdb()  # the module's private server: each test starts from nothing
     try:
-        yield Store(client, Vault(TEST_SECRET_KEY), retention_s=3600)
+        yield Store(
+            client, Vault(TEST_SECRET_KEY), retention_s=3600, keyspace=LAYOUTS[request.param]
+        )
     finally:
         client.close()
 
@@ -54,6 +63,7 @@ def store(server: RedisServer) -> Iterator[Store]:
 @dataclass(frozen=True)
 class Touched:
     declared: set[str]  # every key the script calls were given as KEYS
+    slots_per_call: list[set[int]]  # the Cluster slots of each call's KEYS
     accessed: set[str]  # every key a command run by a script named
     changed: set[str]  # every key that appeared, went, or changed value or expiry
     scripts_run: int
@@ -69,6 +79,7 @@ def touched_by(server: RedisServer, action: Callable[[], object]) -> Touched:
     before = snapshot(client)
     marker = f"end-of-action-{time.monotonic_ns()}"
     declared: set[str] = set()
+    slots_per_call: list[set[int]] = []
     lua_commands: list[list[str]] = []
     scripts_run = 0
     with client.monitor() as monitor:
@@ -85,6 +96,7 @@ def touched_by(server: RedisServer, action: Callable[[], object]) -> Touched:
             elif args and args[0].lower() in SCRIPT_CALLS:
                 numkeys = int(args[2])
                 declared.update(args[3 : 3 + numkeys])
+                slots_per_call.append({key_slot(k.encode()) for k in args[3 : 3 + numkeys]})
                 scripts_run += 1
     accessed = set()
     for args in lua_commands:
@@ -93,14 +105,16 @@ def touched_by(server: RedisServer, action: Callable[[], object]) -> Touched:
     after = snapshot(client)
     changed = {k.decode() for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     client.close()
-    return Touched(declared, accessed, changed, scripts_run)
+    return Touched(declared, slots_per_call, accessed, changed, scripts_run)
 
 
-def assert_confined(found: Touched) -> None:
+def assert_confined(found: Touched, keyspace: Keyspace) -> None:
     assert found.scripts_run > 0
     assert found.accessed  # MONITOR showed the scripts' own commands
     assert found.accessed <= found.declared, found.accessed - found.declared
     assert found.changed <= found.declared, found.changed - found.declared
+    if keyspace.tagged:
+        assert [slots for slots in found.slots_per_call if len(slots) > 1] == []
 
 
 def registration(batch_id: str, now: float, **fields: Any) -> WatchRegistration:
@@ -148,7 +162,7 @@ def test_registering_watches_touches_only_their_keys(server: RedisServer, store:
 
     found = touched_by(server, lambda: store.scripts.register_watches(regs))
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     assert store.scripts.register_watches(regs) == [False, False]  # already watched
     assert [w.batch_id for w in store.list_watches(TENANT)] == ["batch_r1", "batch_r2"]
 
@@ -167,12 +181,17 @@ def test_a_poll_that_ends_a_watch_with_its_event_touches_only_its_keys(
         lambda: outcomes.extend(store.record_polls([completed(reg.watch_id, event, now)]).values()),
     )
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     assert outcomes == [
         ("changed", [keys.delivery_id(event.id, "ep_a"), keys.delivery_id(event.id, "ep_b")])
     ]
-    assert {keys.FINISHED, keys.event(event.id), keys.OUTBOX} <= found.changed
-    assert store.redis.ttl(keys.watch(reg.watch_id)) > 0  # kept for the retention only
+    p = store.keys.partition(reg.watch_id)
+    assert {
+        store.keys.finished(p),
+        store.keys.event(event.id),
+        store.keys.outbox(p),
+    } <= found.changed
+    assert store.redis.ttl(store.keys.watch(reg.watch_id)) > 0  # kept for the retention only
 
 
 def test_poll_errors_touch_only_their_keys(server: RedisServer, store: Store) -> None:
@@ -190,7 +209,7 @@ def test_poll_errors_touch_only_their_keys(server: RedisServer, store: Store) ->
     outcomes: dict[str, Any] = {}
     found = touched_by(server, lambda: outcomes.update(store.record_polls(records)))
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     assert outcomes[retry.watch_id] == ("retry", [])
     assert outcomes[failing.watch_id][0] == "failed"
 
@@ -212,7 +231,7 @@ def test_events_outside_the_poll_path_touch_only_their_keys(
         ),
     )
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     assert answers == [
         [keys.delivery_id(unwatched.id, "ep_t")],
         [keys.delivery_id(watched.id, "ep_t"), keys.delivery_id(watched.id, "ep_u")],
@@ -228,20 +247,21 @@ def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints
     wid = keys.watch_id(TENANT, "batch_again")
     first = event_for(wid, "batch_again", ("ep_a",), now)
     [[delivered]] = store.scripts.create_events([first], retention_s=60, lease_until=now)
-    store.redis.hset(keys.delivery(delivered), "state", "succeeded")
-    store.redis.zrem(keys.OUTBOX, delivered)
+    store.redis.hset(store.keys.delivery(delivered), "state", "succeeded")
+    outbox = store.keys.outbox(store.keys.partition(wid))
+    store.redis.zrem(outbox, delivered)
 
     again = replace(first, endpoint_ids=("ep_a", "ep_b"), body='{"later": true}')
     [created] = store.scripts.create_events([again], retention_s=60, lease_until=now)
 
     assert created == [keys.delivery_id(first.id, "ep_b")]
-    assert store.redis.hget(keys.delivery(delivered), "state") == "succeeded"
-    assert store.redis.zrange(keys.OUTBOX, 0, -1) == created
-    assert store.redis.hget(keys.event(first.id), "body") == first.body
+    assert store.redis.hget(store.keys.delivery(delivered), "state") == "succeeded"
+    assert store.redis.zrange(outbox, 0, -1) == created
+    assert store.redis.hget(store.keys.event(first.id), "body") == first.body
     shown = store.get_event(TENANT, first.id)
     assert [d["endpoint_id"] for d in shown["deliveries"]] == ["ep_a", "ep_b"]
-    assert store.redis.lrange(keys.watch_events(wid), 0, -1) == [first.id]
-    assert store.redis.hget(keys.STATS, "events_created") == "1"
+    assert store.redis.lrange(store.keys.watch_events(wid), 0, -1) == [first.id]
+    assert store.stats()["events_created"] == 1
 
 
 def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: Store) -> None:
@@ -266,11 +286,11 @@ def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: 
         lambda: store.record_attempts([AttemptDone(d1, {"status": 200}, "succeeded", None, True)]),
     )
 
-    assert_confined(found)
-    assert_confined(succeeded)
+    assert_confined(found, store.keys)
+    assert_confined(succeeded, store.keys)
     assert [r.failures for r in recorded] == [1, 1, 0, 0]
-    assert keys.endpoint_failed("ep_2") in found.changed
-    assert keys.endpoint_health("ep_1") in succeeded.changed  # the run of failures ended
+    assert store.keys.endpoint_failed("ep_2") in found.changed
+    assert store.keys.endpoint_health("ep_1") in succeeded.changed  # the run of failures ended
 
 
 def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
@@ -287,7 +307,7 @@ def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
 
     found = touched_by(server, budget)
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     allowances = store.take_call_budget(
         {"conn_a": 3, "conn_paused": 1}, calls_per_second=2, now=now
     )
@@ -305,13 +325,14 @@ def test_sweeping_finished_watches_touches_only_their_keys(
     store.record_polls(
         [completed(ended.watch_id, None, now), completed(restarted.watch_id, None, now)]
     )
-    store.redis.delete(keys.watch(ended.watch_id))  # its retention ran out
+    store.redis.delete(store.keys.watch(ended.watch_id))  # its retention ran out
     later = now + store.retention_s + 1
 
     found = touched_by(server, lambda: store.sweep_finished(later))
 
-    assert_confined(found)
-    assert store.redis.zrange(keys.tenant_watches(TENANT), 0, -1) == [restarted.watch_id]
+    assert_confined(found, store.keys)
+    assert [w.batch_id for w in store.list_watches(TENANT)] == ["batch_s2"]
+    assert store.redis.exists(store.keys.watch(restarted.watch_id))
     assert store.sweep_finished(later) == 0
 
 
@@ -321,7 +342,9 @@ def test_subscriber_and_token_scripts_touch_only_their_keys(
     now = time.time()
     ep = store.create_endpoint(TENANT, url="https://example.com/h", events=["batch.completed"],
                                description="", secret="whsec_x", rate_limit=1)  # fmt: skip
-    store.redis.hset(keys.endpoint_health("ep_open"), mapping={"failures": 9, "open_until": 0})
+    store.redis.hset(
+        store.keys.endpoint_health("ep_open"), mapping={"failures": 9, "open_until": 0}
+    )
     token = store.create_token(TENANT)
 
     def subscribers() -> None:
@@ -331,11 +354,11 @@ def test_subscriber_and_token_scripts_touch_only_their_keys(
         store.disable_endpoint_once("ep_missing", "410 Gone", now=now)
         store.authenticate(token, per_minute=10, now=now)
         store.authenticate("bh_unknown", per_minute=10, now=now)
-        store.claim(keys.OUTBOX, now=now, lease_until=now + 60, limit=10)
+        store.claim_deliveries(now=now, lease_until=now + 60, limit=10)
 
     found = touched_by(server, subscribers)
 
-    assert_confined(found)
+    assert_confined(found, store.keys)
     assert store.get_endpoint(TENANT, ep.id).disabled
 
 
@@ -395,7 +418,7 @@ def test_a_store_without_redis_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         store.record_polls([completed(keys.watch_id(TENANT, "b"), None, time.time())])
     with pytest.raises(StoreUnavailable):
-        store.scripts.claim_due(keys.DUE, now=0, lease_until=1, limit=1)
+        store.claim_polls(now=0, lease_until=1, limit=1)
 
     assert isinstance(raised.value.__cause__, redis.ConnectionError)
     assert not store.ping()

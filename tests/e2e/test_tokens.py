@@ -123,7 +123,7 @@ def test_a_token_made_before_ids_still_works_and_can_be_revoked(
     limited_stack: Stack, store: Store
 ) -> None:
     old = "bh_made-before-token-records-existed"
-    store.redis.set(keys.token(keys.token_hash(old)), "old-tenant")
+    store.redis.set(store.keys.token(keys.token_hash(old)), "old-tenant")
     assert status_with(limited_stack, old) == 200
 
     revoked = limited_stack.cli("tokens", "revoke", old)

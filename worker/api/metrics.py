@@ -27,7 +27,8 @@ from worker.store import Store
 
 log = structlog.get_logger()
 
-# Counters in ``keys.STATS`` named ``<prefix><label>`` become one labelled family each.
+# Counters (``Store.stats``, summed over the partitions) named ``<prefix><label>`` become
+# one labelled family each.
 LABELLED = (
     ("polls_", "batchhook_polls", "outcome", "polls by outcome (changed, unchanged, retry, ...)"),
     ("transitions_", "batchhook_transitions", "status", "status changes by the status reached"),

@@ -1,16 +1,15 @@
--- Record one delivery attempt and decide what the outbox does next; keep the endpoint's
--- health (run of consecutive failures) and the indexes of failing and failed deliveries.
--- KEYS: delivery, its attempts, stats, outbox, failing, the endpoint's failed
---       deliveries, the endpoint's health, the delivery's event
+-- Record one delivery attempt and decide what the outbox does next; keep the partition's
+-- index of failing deliveries. The endpoint's side (its health and failed index, in the
+-- endpoint's own slot) is record_endpoint_attempt, called after this one.
+-- KEYS: delivery, its attempts, stats, outbox, failing (of the delivery's partition),
+--       the delivery's event
 -- ARGV: delivery id, attempt json, outcome ('succeeded'|'retry'|'failed'),
---       next_attempt_at ('' unless retry), now, attempted ('1' when the endpoint was
---       really tried, '0' for a refused attempt), retention_s, failing_kept
--- Returns outcome, consecutive failures, failing_since ('' when healthy).
+--       next_attempt_at ('' unless retry), now, failing_kept
+-- Returns outcome ('gone' when the delivery expired), the event's created_at.
 local dk, attempts_key, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local failing, failed_key, hk, event_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local did, attempt, outcome, next_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, attempted = ARGV[5], ARGV[6] == '1'
-if redis.call('EXISTS', dk) == 0 then return {'gone', 0, ''} end
+local failing, event_key = KEYS[5], KEYS[6]
+local did, attempt, outcome, next_at, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', dk) == 0 then return {'gone', ''} end
 redis.call('RPUSH', attempts_key, attempt)
 redis.call('EXPIRE', attempts_key, redis.call('TTL', dk))
 redis.call('HINCRBY', dk, 'attempts', 1)
@@ -24,22 +23,10 @@ else
   redis.call('HSET', dk, 'state', outcome, 'next_attempt_at', '')
   redis.call('ZREM', outbox, did)
 end
-
 if outcome == 'succeeded' then
   redis.call('ZREM', failing, did)
-  redis.call('ZREM', failed_key, did)
-  redis.call('DEL', hk)
-  return {outcome, 0, ''}
+else
+  redis.call('ZADD', failing, now, did)
+  redis.call('ZREMRANGEBYRANK', failing, 0, -tonumber(ARGV[6]) - 1)
 end
-redis.call('ZADD', failing, now, did)
-redis.call('ZREMRANGEBYRANK', failing, 0, -tonumber(ARGV[8]) - 1)
-if outcome == 'failed' then
-  local created_at = redis.call('HGET', event_key, 'created_at') or now
-  redis.call('ZADD', failed_key, created_at, did)
-  redis.call('ZREMRANGEBYSCORE', failed_key, '-inf', tonumber(now) - tonumber(ARGV[7]))
-  redis.call('EXPIRE', failed_key, ARGV[7])
-end
-if not attempted then return {outcome, 0, ''} end
-local failures = redis.call('HINCRBY', hk, 'failures', 1)
-redis.call('HSETNX', hk, 'failing_since', now)
-return {outcome, failures, redis.call('HGET', hk, 'failing_since')}
+return {outcome, redis.call('HGET', event_key, 'created_at') or now}

@@ -9,6 +9,7 @@ Redis fails, never redis-py's exceptions.
 
 from __future__ import annotations
 
+from worker.keys import Keyspace
 from worker.redis_target import redis_target
 from worker.settings import Settings
 from worker.store import durability
@@ -61,4 +62,5 @@ def open_store(settings: Settings) -> Store:
         Vault(settings.secret_key),
         retention_s=settings.retention_s,
         delivery_lease_s=settings.delivery_lease_s,
+        keyspace=Keyspace(settings.partitions, tagged=settings.redis_cluster),
     )

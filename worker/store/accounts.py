@@ -61,7 +61,7 @@ class AccountsMixin(WatchesMixin):
             "created_at": conn.created_at,
         }
         pipe = self.redis.pipeline()
-        pipe.hset(keys.connection(conn.id), mapping=fields)
+        pipe.hset(self.keys.connection(conn.id), mapping=fields)
         pipe.zadd(keys.tenant_connections(tenant), {conn.id: conn.created_at})
         if watch_all:
             pipe.zadd(keys.DISCOVER, {conn.id: conn.created_at})
@@ -110,7 +110,7 @@ class AccountsMixin(WatchesMixin):
         pipe = self.redis.pipeline(transaction=False)
         ordered = sorted(ids)
         for cid in ordered:
-            pipe.hgetall(keys.connection(cid))
+            pipe.hgetall(self.keys.connection(cid))
         return {
             cid: self._connection_from(raw)
             for cid, raw in zip(ordered, pipe.execute(), strict=True)
@@ -118,7 +118,7 @@ class AccountsMixin(WatchesMixin):
         }
 
     def get_connection(self, tenant: str, connection_id: str) -> Connection:
-        raw = self.redis.hgetall(keys.connection(connection_id))
+        raw = self.redis.hgetall(self.keys.connection(connection_id))
         if not raw or raw.get("tenant") != tenant:
             raise NotFound(f"no connection {connection_id!r}")
         return self._connection_from(raw)
@@ -143,7 +143,7 @@ class AccountsMixin(WatchesMixin):
         for batch_id in watching:  # a watch_all connection takes its discoveries with it
             self.delete_watch(tenant, batch_id, remember=False)
         pipe = self.redis.pipeline()
-        pipe.delete(keys.connection(connection_id))
+        pipe.delete(self.keys.connection(connection_id))
         pipe.zrem(keys.tenant_connections(tenant), connection_id)
         pipe.zrem(keys.DISCOVER, connection_id)
         pipe.execute()
@@ -176,7 +176,7 @@ class AccountsMixin(WatchesMixin):
         )
         pipe = self.redis.pipeline()
         pipe.hset(
-            keys.endpoint(ep.id),
+            self.keys.endpoint(ep.id),
             mapping={
                 "id": ep.id,
                 "tenant": tenant,
@@ -212,7 +212,7 @@ class AccountsMixin(WatchesMixin):
     def endpoints_by_id(self, ids: list[str]) -> dict[str, Endpoint]:
         pipe = self.redis.pipeline(transaction=False)
         for eid in ids:
-            pipe.hgetall(keys.endpoint(eid))
+            pipe.hgetall(self.keys.endpoint(eid))
         return {
             eid: self._endpoint_from(raw)
             for eid, raw in zip(ids, pipe.execute(), strict=True)
@@ -220,7 +220,7 @@ class AccountsMixin(WatchesMixin):
         }
 
     def get_endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
-        raw = self.redis.hgetall(keys.endpoint(endpoint_id))
+        raw = self.redis.hgetall(self.keys.endpoint(endpoint_id))
         if not raw or raw.get("tenant") != tenant:
             raise NotFound(f"no endpoint {endpoint_id!r}")
         return self._endpoint_from(raw)
@@ -244,12 +244,12 @@ class AccountsMixin(WatchesMixin):
             else:
                 fields[name] = value
         if fields:
-            self.redis.hset(keys.endpoint(endpoint_id), mapping=fields)
+            self.redis.hset(self.keys.endpoint(endpoint_id), mapping=fields)
         return self.get_endpoint(tenant, endpoint_id)
 
     def disable_endpoint(self, endpoint_id: str, reason: str) -> None:
         self.redis.hset(
-            keys.endpoint(endpoint_id), mapping={"disabled": 1, "disabled_reason": reason}
+            self.keys.endpoint(endpoint_id), mapping={"disabled": 1, "disabled_reason": reason}
         )
 
     def rotate_endpoint_secret(
@@ -257,7 +257,7 @@ class AccountsMixin(WatchesMixin):
     ) -> Endpoint:
         current = self.get_endpoint(tenant, endpoint_id)
         self.redis.hset(
-            keys.endpoint(endpoint_id),
+            self.keys.endpoint(endpoint_id),
             mapping={
                 "secret": self.vault.seal(new_secret),
                 "old_secret": self.vault.seal(current.secret),
@@ -269,6 +269,6 @@ class AccountsMixin(WatchesMixin):
     def delete_endpoint(self, tenant: str, endpoint_id: str) -> None:
         self.get_endpoint(tenant, endpoint_id)
         pipe = self.redis.pipeline()
-        pipe.delete(keys.endpoint(endpoint_id))
+        pipe.delete(self.keys.endpoint(endpoint_id))
         pipe.zrem(keys.tenant_endpoints(tenant), endpoint_id)
         pipe.execute()

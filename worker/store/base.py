@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from typing import Any
 
 import redis
 
 from worker import keys
-from worker.store.client import Client, Guarded, typed
+from worker.errors import ConfigError
+from worker.keys import Keyspace
+from worker.store.client import REDIS_ERRORS, Client, Guarded, typed
 from worker.store.scripts import Scripts, dumps, float_or_none
 from worker.vault import Vault
 
 __all__ = ["StoreBase", "dumps", "float_or_none", "loads_or"]
+
+PLAIN = Keyspace()  # one Redis, one partition: the keys' plain names
 
 
 def loads_or(raw: str | None, default: Any) -> Any:
@@ -30,33 +35,83 @@ class StoreBase(Guarded):
         *,
         retention_s: int = 30 * 86400,
         delivery_lease_s: float = 60.0,
+        keyspace: Keyspace = PLAIN,
     ) -> None:
         self.redis: Client = typed(client)
+        self.keys = keyspace
         self.vault = vault
         self.retention_s = retention_s
         self.delivery_lease_s = delivery_lease_s
-        self.scripts = Scripts(self.redis)
+        self.scripts = Scripts(self.redis, keyspace)
 
     def check(self) -> None:
         """Raise ``StoreUnavailable`` unless Redis answers."""
         self.redis.ping()
 
+    def check_layout(self) -> None:
+        """Raise ``ConfigError`` when Redis holds data written with another partition
+        count: this one would not find it (the first process to start records its own)."""
+        wanted = str(self.keys.partitions)
+        self.redis.set(keys.LAYOUT, wanted, nx=True)
+        found = self.redis.get(keys.LAYOUT)
+        if found != wanted:
+            raise ConfigError(
+                f"this Redis holds batchhook data written with {found} partitions, not "
+                f"{wanted}: set BATCHHOOK_REDIS_PARTITIONS={found} (the count is fixed for a "
+                "deployment's life)"
+            )
+
     def ping(self) -> bool:
         try:
             return bool(self.redis.ping())
-        except redis.RedisError:
+        except REDIS_ERRORS:
             return False
 
     def close(self) -> None:
         self.redis.close()
 
-    def claim(self, schedule_key: str, *, now: float, lease_until: float, limit: int) -> list[str]:
-        """Atomically take due members of a schedule (``keys.DUE`` or ``keys.OUTBOX``)."""
-        return self.scripts.claim_due(schedule_key, now=now, lease_until=lease_until, limit=limit)
+    def claim_polls(self, *, now: float, lease_until: float, limit: int) -> list[str]:
+        """Atomically take up to ``limit`` due watches, an equal share from each partition."""
+        schedules = [self.keys.due(p) for p in self.keys.all_partitions()]
+        share = -(-limit // len(schedules))
+        return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
+
+    def claim_deliveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
+        """Atomically take up to ``limit`` due deliveries, an equal share from each outbox."""
+        outboxes = [self.keys.outbox(p) for p in self.keys.all_partitions()]
+        share = -(-limit // len(outboxes))
+        return self.scripts.claim_due(outboxes, now=now, lease_until=lease_until, limit=share)
+
+    def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
+        """Atomically take watch_all connections due for a listing."""
+        return self.scripts.claim_due(
+            [keys.DISCOVER], now=now, lease_until=lease_until, limit=limit
+        )
+
+    def merged_index(self, indexes: list[str], *, newest_first: bool = False) -> list[str]:
+        """The members of sorted sets (one index's share in each partition), in score order."""
+        pipe = self.redis.pipeline(transaction=False)
+        for index in indexes:
+            if newest_first:
+                pipe.zrevrange(index, 0, -1, withscores=True)
+            else:
+                pipe.zrange(index, 0, -1, withscores=True)
+        sign = -1.0 if newest_first else 1.0
+        merged = heapq.merge(*pipe.execute(), key=lambda pair: sign * float(pair[1]))
+        return [str(member) for member, _ in merged]
 
     def stats(self) -> dict[str, int]:
-        raw = self.redis.hgetall(keys.STATS)
-        counters = {str(k): int(v) for k, v in raw.items()}
-        counters["watched_batches"] = int(self.redis.zcard(keys.DUE))
-        counters["pending_deliveries"] = int(self.redis.zcard(keys.OUTBOX))
+        """The counters summed over the partitions, and the sizes of the schedules."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in self.keys.all_partitions():
+            pipe.hgetall(self.keys.stats(p))
+            pipe.zcard(self.keys.due(p))
+            pipe.zcard(self.keys.outbox(p))
+        answers = pipe.execute()
+        counters: dict[str, int] = {"watched_batches": 0, "pending_deliveries": 0}
+        for raw, due, pending in zip(answers[0::3], answers[1::3], answers[2::3], strict=True):
+            for name, value in raw.items():
+                counters[str(name)] = counters.get(str(name), 0) + int(value)
+            counters["watched_batches"] += int(due)
+            counters["pending_deliveries"] += int(pending)
         return counters

@@ -9,7 +9,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from worker.store.client import Client
+from worker.store.client import Client, Pipeline
 
 T = TypeVar("T")
 Arg = str | int | float
@@ -33,16 +33,22 @@ class Call(NamedTuple, Generic[T]):
     decode: Callable[[Any], T]
 
 
+def _queue(pipe: Pipeline, call: Call[Any]) -> None:
+    pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
 def run_scripts(client: Client, calls: Sequence[Call[T]]) -> list[T]:
     """Run many script calls in one round trip and return their decoded answers.
 
     redis-py's pipelines ask ``SCRIPT EXISTS`` before every execute that holds a script:
     a second round trip each time. Here the calls go straight out as EVALSHA; the ones
     that find their script missing (Redis restarted or flushed) ran nothing, so they are
-    run again after loading it. Any other error is raised, as a pipeline would."""
+    run again after loading it (on every primary of a Cluster). Any other error is
+    raised, as a pipeline would. EVALSHA is sent as a raw command: a Cluster pipeline
+    refuses its ``evalsha`` method but routes the raw command by its first key."""
     pipe = client.pipeline(transaction=False)
     for call in calls:
-        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        _queue(pipe, call)
     answers: list[Any] = pipe.execute(raise_on_error=False)
     missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
     if missing:
@@ -51,7 +57,7 @@ def run_scripts(client: Client, calls: Sequence[Call[T]]) -> list[T]:
         again = client.pipeline(transaction=False)
         for i in missing:
             call = calls[i]
-            again.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            _queue(again, call)
         for i, answer in zip(missing, again.execute(raise_on_error=False), strict=True):
             answers[i] = answer
     for answer in answers:

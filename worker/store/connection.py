@@ -1,11 +1,13 @@
-"""redis-py clients for the store: one server (plain or TLS) or the primary that the
-Sentinels name, which the client follows through a failover by itself."""
+"""redis-py clients for the store: one server (plain or TLS), the primary that the
+Sentinels name, which the client follows through a failover by itself, or a Redis
+Cluster, whose client sends each command to the shard that holds its slot."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.sentinel import Sentinel
 
 from worker.errors import ConfigError
@@ -31,8 +33,28 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, **CLIENT_OPTIONS)
 
 
+class ClusterClient(RedisCluster):
+    """A Cluster client whose pipelines are never MULTI transactions.
+
+    A transaction cannot span slots, and the store's few multi-key writes outside the Lua
+    scripts (creating or deleting an endpoint with its tenant's index, a redelivery) touch
+    keys of several. On a Cluster they are sent as plain pipelines, each command to its
+    shard: every step that must happen once is a script, and scripts stay atomic."""
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        # redis.cluster carries no annotations: typed here, at the edge.
+        pipe: ClusterPipeline = super().pipeline(  # type: ignore[no-untyped-call]
+            transaction=False, shard_hint=shard_hint
+        )
+        return pipe
+
+
 def client_for(target: RedisTarget) -> redis.Redis:
     """The store's client of ``target``: through its Sentinels when it has some."""
+    if target.cluster:
+        # Typed as the one-server client the store holds (``client.typed``): the commands
+        # the store uses have the same signatures on both.
+        return cast(redis.Redis, ClusterClient.from_url(target.url, **_common(target)))
     if not target.uses_sentinel:
         return redis.Redis.from_url(target.url, **_common(target))
     sentinel_tls = {"ssl": True, **tls_options(target)} if target.tls else {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +66,7 @@ class EventsMixin(SubscribersMixin):
         return created
 
     def get_event(self, tenant: str, event_id: str) -> dict[str, Any]:
-        raw = self.redis.hgetall(keys.event(event_id))
+        raw = self.redis.hgetall(self.keys.event(event_id))
         if not raw or raw.get("tenant") != tenant:
             raise NotFound(f"no event {event_id!r}")
         return self._event_view(raw)
@@ -79,12 +81,13 @@ class EventsMixin(SubscribersMixin):
     ) -> list[dict[str, Any]]:
         if batch_id is not None:
             wid = keys.watch_id(tenant, batch_id)
-            ids = [str(e) for e in reversed(self.redis.lrange(keys.watch_events(wid), 0, -1))]
+            ids = [str(e) for e in reversed(self.redis.lrange(self.keys.watch_events(wid), 0, -1))]
         else:
-            ids = [str(i) for i in self.redis.zrevrange(keys.tenant_events(tenant), 0, -1)]
+            indexes = [self.keys.tenant_events(tenant, p) for p in self.keys.all_partitions()]
+            ids = self.merged_index(indexes, newest_first=True)
         pipe = self.redis.pipeline(transaction=False)
         for eid in ids:
-            pipe.hgetall(keys.event(eid))
+            pipe.hgetall(self.keys.event(eid))
         views: list[dict[str, Any]] = []
         for raw in pipe.execute():
             if not raw or (event_type and raw.get("type") != event_type):
@@ -108,8 +111,9 @@ class EventsMixin(SubscribersMixin):
         }
 
     def _delivery_view(self, did: str) -> dict[str, Any]:
-        raw = self.redis.hgetall(keys.delivery(did))
-        attempts = [loads_or(a, {}) for a in self.redis.lrange(keys.delivery_attempts(did), 0, -1)]
+        raw = self.redis.hgetall(self.keys.delivery(did))
+        listed = self.redis.lrange(self.keys.delivery_attempts(did), 0, -1)
+        attempts = [loads_or(a, {}) for a in listed]
         endpoint_id = keys.split_delivery_id(did)[1]
         return {
             "endpoint_id": endpoint_id,
@@ -121,7 +125,7 @@ class EventsMixin(SubscribersMixin):
 
     def redeliver(self, tenant: str, event_id: str, endpoint_id: str | None) -> list[str]:
         """Queue a fresh round of attempts, keeping the event id; returns delivery ids."""
-        raw = self.redis.hgetall(keys.event(event_id))
+        raw = self.redis.hgetall(self.keys.event(event_id))
         if not raw or raw.get("tenant") != tenant:
             raise NotFound(f"no event {event_id!r}")
         targets = [endpoint_id] if endpoint_id else loads_or(raw.get("endpoint_ids"), [])
@@ -134,7 +138,7 @@ class EventsMixin(SubscribersMixin):
             dids.append(did)
         if endpoint_id and endpoint_id not in loads_or(raw.get("endpoint_ids"), []):
             listed = [*loads_or(raw.get("endpoint_ids"), []), endpoint_id]
-            pipe.hset(keys.event(event_id), "endpoint_ids", dumps(listed))
+            pipe.hset(self.keys.event(event_id), "endpoint_ids", dumps(listed))
         pipe.execute()
         return dids
 
@@ -142,8 +146,8 @@ class EventsMixin(SubscribersMixin):
         pipe = self.redis.pipeline(transaction=False)
         for did in dids:
             event_id = keys.split_delivery_id(did)[0]
-            pipe.hgetall(keys.delivery(did))
-            pipe.hmget(keys.event(event_id), "type", "body", "batch_id")
+            pipe.hgetall(self.keys.delivery(did))
+            pipe.hmget(self.keys.event(event_id), "type", "body", "batch_id")
         answers = pipe.execute()
         pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
         endpoint_ids = sorted({keys.split_delivery_id(did)[1] for did in dids})
@@ -151,7 +155,7 @@ class EventsMixin(SubscribersMixin):
         jobs = []
         for did, delivery, (event_type, body, batch_id) in pairs:
             if not delivery or body is None:
-                self.redis.zrem(keys.OUTBOX, did)
+                self.redis.zrem(self.keys.outbox(self.keys.partition(did)), did)
                 continue
             endpoint_id = delivery["endpoint_id"]
             jobs.append(
@@ -170,12 +174,14 @@ class EventsMixin(SubscribersMixin):
         return jobs
 
     def record_attempts(self, attempts: list[AttemptDone]) -> list[AttemptRecorded]:
-        """Record attempts in one round trip (``attempted`` is False for one refused
+        """Record attempts in two round trips (``attempted`` is False for one refused
         without a request); returns the endpoint's run of failures after each."""
         return self.scripts.record_attempts(attempts, now=time.time(), retention_s=self.retention_s)
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
-        return [
-            (str(m), float(s))
-            for m, s in self.redis.zrange(keys.OUTBOX, 0, limit - 1, withscores=True)
-        ]
+        """The deliveries next due, soonest first, from every partition's outbox."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in self.keys.all_partitions():
+            pipe.zrange(self.keys.outbox(p), 0, limit - 1, withscores=True)
+        merged = heapq.merge(*pipe.execute(), key=lambda pair: float(pair[1]))
+        return [(str(m), float(s)) for m, s in itertools.islice(merged, limit)]

@@ -47,21 +47,24 @@ class MetricsMixin(StoreBase):
         return Histogram(buckets, float(raw.get("sum") or 0.0), int(raw.get("count") or 0))
 
     def backlog(self, queues: Iterable[str]) -> Backlog:
-        now = time.time()
+        """Schedules summed over the partitions, and the broker's queue lengths."""
+        now, ks = time.time(), self.keys
         names = list(queues)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(keys.DUE)
-        pipe.zcard(keys.OUTBOX)
-        pipe.zcount(keys.OUTBOX, "-inf", now)
-        pipe.zrange(keys.DUE, 0, 0, withscores=True)
+        for p in ks.all_partitions():
+            pipe.zcard(ks.due(p))
+            pipe.zcard(ks.outbox(p))
+            pipe.zcount(ks.outbox(p), "-inf", now)
+            pipe.zrange(ks.due(p), 0, 0, withscores=True)
         for name in names:
             pipe.llen(name)
-        watched, depth, due, oldest, *lengths = pipe.execute()
-        overdue = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
+        answers = pipe.execute()
+        per_partition, lengths = answers[: 4 * ks.partitions], answers[4 * ks.partitions :]
+        soonest = [float(first[0][1]) for first in per_partition[3::4] if first]
         return Backlog(
-            watched_batches=int(watched),
-            outbox_depth=int(depth),
-            outbox_due=int(due),
-            overdue_s=overdue,
+            watched_batches=sum(int(n) for n in per_partition[0::4]),
+            outbox_depth=sum(int(n) for n in per_partition[1::4]),
+            outbox_due=sum(int(n) for n in per_partition[2::4]),
+            overdue_s=max(0.0, now - min(soonest)) if soonest else 0.0,
             queues={name: int(n) for name, n in zip(names, lengths, strict=True)},
         )

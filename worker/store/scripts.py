@@ -1,8 +1,9 @@
 """One typed wrapper per Lua script in ``worker/lua``: the only code that knows a
 script's ``KEYS`` and ``ARGV`` order.
 
-Each script is given every key it touches as ``KEYS``, each name built in ``keys.py``;
-no script makes a key name itself. A wrapper takes typed values and answers typed
+Each script is given every key it touches as ``KEYS``, each name built by the
+deployment's ``keys.Keyspace``; no script makes a key name itself, and no call's keys span
+two Redis Cluster slots. A wrapper takes typed values and answers typed
 values; the ones on the hot paths (record a poll, record an attempt, defer a poll,
 register many watches, create many events) take a sequence and send every call in one
 round trip (``calls.run_scripts``).
@@ -20,6 +21,7 @@ from redis.commands.core import Script
 
 from worker import keys
 from worker.health import Admission
+from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
 from worker.store.calls import Arg, Call, lua, run_scripts
 from worker.store.client import Client, Guarded
@@ -87,16 +89,6 @@ class Authenticated:
     retry_after_s: int  # > 0: over its requests per minute
 
 
-# Key lists shared by several scripts ---------------------------------------------------
-def event_keys(event: NewEvent) -> list[str]:
-    """The keys ``create_event`` in ``_events.lua`` writes, in its order."""
-    event_keys = [keys.event(event.id), keys.tenant_events(event.tenant), keys.OUTBOX, keys.STATS]
-    if event.watch_id:
-        event_keys.append(keys.watch_events(event.watch_id))
-    event_keys += [keys.delivery(keys.delivery_id(event.id, ep)) for ep in event.endpoint_ids]
-    return event_keys
-
-
 def event_args(event: NewEvent, *, retention_s: int, lease_until: float) -> list[Arg]:
     """The fields ``event_from_argv`` in ``_events.lua`` reads, in its order."""
     return [
@@ -105,16 +97,15 @@ def event_args(event: NewEvent, *, retention_s: int, lease_until: float) -> list
     ]  # fmt: skip
 
 
-def watch_keys(wid: str) -> list[str]:
-    """KEYS[1..6] of record_poll and record_poll_error (``finish_watch`` uses 1-3 and 6)."""
-    return [
-        keys.watch(wid), keys.watch_history(wid), keys.watch_events(wid),
-        keys.DUE, keys.STATS, keys.FINISHED,
-    ]  # fmt: skip
-
-
 def _strings(answer: Any) -> list[str]:
     return [str(a) for a in answer]
+
+
+def _admission(answer: Any) -> Admission:
+    granted, retry_at, rate, reason = answer
+    return Admission(
+        granted=int(granted), retry_at=float(retry_at), rate_per_s=int(rate), reason=str(reason)
+    )
 
 
 def _poll_outcome(answer: Any) -> PollOutcome:
@@ -123,15 +114,21 @@ def _poll_outcome(answer: Any) -> PollOutcome:
 
 
 def _attempt_recorded(answer: Any) -> AttemptRecorded:
-    _, failures, failing_since = answer
+    failures, failing_since = answer
     return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+
+
+def _attempt_outcome(answer: Any) -> tuple[str, str]:
+    outcome, created_at = answer
+    return str(outcome), str(created_at)
 
 
 class Scripts(Guarded):
     """The scripts, registered on one client, each behind its typed wrapper."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, keyspace: Keyspace) -> None:
         self.client = client
+        self.keys = keyspace
         register = client.register_script
         self._claim_due = register(lua("claim_due"))
         self._register_watch = register(lua("register_watch"))
@@ -139,6 +136,7 @@ class Scripts(Guarded):
         self._record_poll_error = register(lua("record_poll_error", with_events=True))
         self._create_event = register(lua("create_event", with_events=True))
         self._record_attempt = register(lua("record_attempt"))
+        self._record_endpoint_attempt = register(lua("record_endpoint_attempt"))
         self._take_call_budget = register(lua("take_call_budget"))
         self._pause_connection = register(lua("pause_connection"))
         self._defer_poll = register(lua("defer_poll"))
@@ -150,17 +148,45 @@ class Scripts(Guarded):
     def _one(self, script: Script, keys_: Sequence[str], args: Sequence[Arg]) -> Any:
         return script(keys=keys_, args=args)
 
+    # key lists shared by several scripts ----------------------------------------
+    def _event_keys(self, event: NewEvent) -> list[str]:
+        """The keys ``create_event`` in ``_events.lua`` writes, in its order: all in the
+        event's partition, which is its watch's."""
+        ks, p = self.keys, self.keys.partition(event.id)
+        if event.watch_id and ks.partition(event.watch_id) != p:
+            raise ValueError(f"event {event.id} is not in its watch's partition")
+        event_keys = [ks.event(event.id), ks.tenant_events(event.tenant, p), ks.outbox(p)]
+        event_keys.append(ks.stats(p))
+        if event.watch_id:
+            event_keys.append(ks.watch_events(event.watch_id))
+        event_keys += [ks.delivery(keys.delivery_id(event.id, ep)) for ep in event.endpoint_ids]
+        return event_keys
+
+    def _watch_keys(self, wid: str) -> list[str]:
+        """KEYS[1..6] of record_poll and record_poll_error (``finish_watch`` uses 1-3 and 6)."""
+        ks, p = self.keys, self.keys.partition(wid)
+        return [
+            ks.watch(wid), ks.watch_history(wid), ks.watch_events(wid),
+            ks.due(p), ks.stats(p), ks.finished(p),
+        ]  # fmt: skip
+
     def claim_due(
-        self, schedule_key: str, *, now: float, lease_until: float, limit: int
+        self, schedule_keys: Sequence[str], *, now: float, lease_until: float, limit: int
     ) -> list[str]:
-        """Take up to ``limit`` due members of a schedule zset, leased until ``lease_until``."""
-        return _strings(self._one(self._claim_due, [schedule_key], [now, lease_until, limit]))
+        """Take up to ``limit`` due members of each schedule zset (one round trip), leased
+        until ``lease_until``."""
+        calls = [
+            Call(self._claim_due, [key], [now, lease_until, limit], _strings)
+            for key in schedule_keys
+        ]
+        return [member for claimed in run_scripts(self.client, calls) for member in claimed]
 
     def register_watches(self, registrations: Sequence[WatchRegistration]) -> list[bool]:
         """Start each watch unless it exists (one round trip); True where it was created."""
         calls = []
         for reg in registrations:
-            wid = reg.watch_id
+            wid, p = reg.watch_id, self.keys.partition(reg.watch_id)
+            watch_keys = self._watch_keys(wid)
             endpoint_ids = dumps(list(reg.endpoint_ids)) if reg.endpoint_ids is not None else ""
             fields: list[Arg] = [
                 "id", wid, "tenant", reg.tenant, "batch_id", reg.batch_id,
@@ -171,7 +197,7 @@ class Scripts(Guarded):
             calls.append(
                 Call(
                     self._register_watch,
-                    [*watch_keys(wid)[:3], keys.tenant_watches(reg.tenant), keys.DUE],
+                    [*watch_keys[:3], self.keys.tenant_watches(reg.tenant, p), watch_keys[3]],
                     [wid, reg.now, reg.first_poll_at, *fields],
                     bool,
                 )
@@ -188,10 +214,10 @@ class Scripts(Guarded):
 
     def _record_call(self, rec: PollRecord, retention_s: int, lease_s: float) -> Call[PollOutcome]:
         next_at: Arg = rec.next_poll_at if rec.next_poll_at is not None else ""
-        record_keys = watch_keys(rec.watch_id)
+        record_keys = self._watch_keys(rec.watch_id)
         event: list[Arg] = []
         if rec.event is not None:
-            record_keys += event_keys(rec.event)
+            record_keys += self._event_keys(rec.event)
             event = event_args(rec.event, retention_s=retention_s, lease_until=rec.now + lease_s)
         member = keys.finished_member(rec.watch_id, rec.tenant)
         if rec.error is None:
@@ -215,7 +241,7 @@ class Scripts(Guarded):
         calls = [
             Call(
                 self._create_event,
-                event_keys(event),
+                self._event_keys(event),
                 event_args(event, retention_s=retention_s, lease_until=lease_until),
                 _strings,
             )
@@ -226,71 +252,103 @@ class Scripts(Guarded):
     def record_attempts(
         self, attempts: Sequence[AttemptDone], *, now: float, retention_s: int
     ) -> list[AttemptRecorded]:
-        """Record attempts (one round trip); the endpoint's run of failures after each."""
+        """Record attempts: first on their deliveries (one round trip), then on their
+        endpoints' health (another); the endpoint's run of failures after each."""
+        ks = self.keys
         calls = []
         for done in attempts:
-            did = done.delivery_id
-            event_id, endpoint_id = keys.split_delivery_id(did)
+            did, p = done.delivery_id, ks.partition(done.delivery_id)
+            event_id = keys.split_delivery_id(did)[0]
             attempt_keys = [
-                keys.delivery(did), keys.delivery_attempts(did), keys.STATS, keys.OUTBOX,
-                keys.FAILING, keys.endpoint_failed(endpoint_id), keys.endpoint_health(endpoint_id),
-                keys.event(event_id),
+                ks.delivery(did), ks.delivery_attempts(did), ks.stats(p), ks.outbox(p),
+                ks.failing(p), ks.event(event_id),
             ]  # fmt: skip
             args: list[Arg] = [
                 did, dumps(done.record), done.outcome,
                 done.next_attempt_at if done.next_attempt_at is not None else "",
-                now, int(done.attempted), retention_s, keys.FAILING_KEPT,
+                now, keys.FAILING_KEPT,
             ]  # fmt: skip
-            calls.append(Call(self._record_attempt, attempt_keys, args, _attempt_recorded))
-        return run_scripts(self.client, calls)
+            calls.append(Call(self._record_attempt, attempt_keys, args, _attempt_outcome))
+        recorded = run_scripts(self.client, calls)
+        endpoint_calls = {
+            i: self._endpoint_attempt_call(done, created_at, now=now, retention_s=retention_s)
+            for i, (done, (outcome, created_at)) in enumerate(zip(attempts, recorded, strict=True))
+            if outcome != "gone"
+        }
+        answers = run_scripts(self.client, list(endpoint_calls.values()))
+        after = dict(zip(endpoint_calls, answers, strict=True))
+        return [after.get(i, AttemptRecorded(0, None)) for i in range(len(attempts))]
+
+    def _endpoint_attempt_call(
+        self, done: AttemptDone, created_at: str, *, now: float, retention_s: int
+    ) -> Call[AttemptRecorded]:
+        endpoint_id = keys.split_delivery_id(done.delivery_id)[1]
+        ks = self.keys
+        endpoint_keys = [ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id)]
+        args: list[Arg] = [
+            done.delivery_id,
+            done.outcome,
+            now,
+            int(done.attempted),
+            retention_s,
+            created_at,
+        ]
+        return Call(self._record_endpoint_attempt, endpoint_keys, args, _attempt_recorded)
 
     def take_call_budget(
         self, wanted: Mapping[str, int], *, calls_per_second: int, now: float
     ) -> dict[str, Allowance]:
-        """How many of the wanted calls each connection may make now."""
-        if not wanted:
-            return {}
-        ordered, second = sorted(wanted), math.floor(now)
-        budget_keys = [
-            key
+        """How many of the wanted calls each connection may make now (one round trip;
+        one script call per connection, each in its connection's slot)."""
+        second, ks = math.floor(now), self.keys
+        ordered = sorted(wanted)
+        calls = [
+            Call(
+                self._take_call_budget,
+                [ks.connection_paused_until(cid), ks.connection_calls(cid, second)],
+                [now, calls_per_second, wanted[cid]],
+                _strings,
+            )
             for cid in ordered
-            for key in (keys.connection_paused_until(cid), keys.connection_calls(cid, second))
         ]
-        args: list[Arg] = [now, calls_per_second, *(wanted[cid] for cid in ordered)]
-        answer = self._one(self._take_call_budget, budget_keys, args)
         allowances: dict[str, Allowance] = {}
-        for index, cid in enumerate(ordered):
-            granted, paused = int(answer[2 * index]), float(answer[2 * index + 1])
-            allowances[cid] = Allowance(granted, paused if paused > now else None)
+        for cid, (granted, paused) in zip(ordered, run_scripts(self.client, calls), strict=True):
+            until = float(paused)
+            allowances[cid] = Allowance(int(granted), until if until > now else None)
         return allowances
 
     def pause_connection(self, connection_id: str, *, until: float, now: float) -> bool:
         """Hold every poll of a connection until ``until``; True if the pause grew."""
-        key = keys.connection_paused_until(connection_id)
+        key = self.keys.connection_paused_until(connection_id)
         return bool(self._one(self._pause_connection, [key], [until, now]))
 
     def defer_polls(self, next_poll_at: Mapping[str, float]) -> None:
         """Move claimed watches' next polls (one round trip); stopped watches stay."""
+        ks = self.keys
         calls = [
-            Call(self._defer_poll, [keys.watch(wid), keys.DUE], [wid, at], bool)
+            Call(self._defer_poll, [ks.watch(wid), ks.due(ks.partition(wid))], [wid, at], bool)
             for wid, at in next_poll_at.items()
         ]
         run_scripts(self.client, calls)
 
-    def sweep_finished(self, members: Sequence[str], *, now: float, retention_s: int) -> int:
-        """Forget these members of ``keys.FINISHED`` that are still due: their watches
-        leave their tenants' indexes, and the tenants' old events their event indexes."""
+    def sweep_finished(
+        self, p: int, members: Sequence[str], *, now: float, retention_s: int
+    ) -> int:
+        """Forget these members of partition ``p``'s ``finished`` that are still due: their
+        watches leave their tenants' indexes, and the tenants' old events their event
+        indexes."""
+        ks, finished = self.keys, self.keys.finished(p)
         parsed = [(m, keys.parse_finished_member(m)) for m in members]
-        valid = [(m, p) for m, p in parsed if p is not None]
-        sweep_keys = [keys.FINISHED]
+        valid = [(m, found) for m, found in parsed if found is not None]
+        sweep_keys = [finished]
         args: list[Arg] = [now, retention_s, len(valid)]
         for member, (wid, tenant) in valid:
-            sweep_keys += [keys.watch(wid), keys.tenant_watches(tenant)]
+            sweep_keys += [ks.watch(wid), ks.tenant_watches(tenant, p)]
             args += [member, wid]
-        sweep_keys += [keys.tenant_events(t) for t in sorted({p[1] for _, p in valid})]
-        malformed = [m for m, p in parsed if p is None]
+        sweep_keys += [ks.tenant_events(t, p) for t in sorted({found[1] for _, found in valid})]
+        malformed = [m for m, found in parsed if found is None]
         if malformed:
-            self.client.zrem(keys.FINISHED, *malformed)
+            self.client.zrem(finished, *malformed)
         if not valid:
             return len(malformed)
         return int(self._one(self._sweep_finished, sweep_keys, args)) + len(malformed)
@@ -304,43 +362,33 @@ class Scripts(Guarded):
         default_rate_per_s: int,
         probe_lease_s: float,
     ) -> dict[str, Admission]:
-        """How many claimed deliveries each endpoint takes now (circuit breaker, throttle)."""
-        if not wanted:
-            return {}
-        ordered, second = sorted(wanted), math.floor(now)
-        admit_keys = [
-            key
+        """How many claimed deliveries each endpoint takes now (circuit breaker, throttle):
+        one round trip, one script call per endpoint, each in its endpoint's slot."""
+        second, ks = math.floor(now), self.keys
+        ordered = sorted(wanted)
+        calls = [
+            Call(
+                self._admit_deliveries,
+                [ks.endpoint(eid), ks.endpoint_health(eid), ks.endpoint_sent(eid, second)],
+                [now, threshold, default_rate_per_s, probe_lease_s, wanted[eid]],
+                _admission,
+            )
             for eid in ordered
-            for key in (
-                keys.endpoint(eid),
-                keys.endpoint_health(eid),
-                keys.endpoint_sent(eid, second),
-            )
         ]
-        args: list[Arg] = [now, threshold, default_rate_per_s, probe_lease_s]
-        args += [wanted[eid] for eid in ordered]
-        answer = self._one(self._admit_deliveries, admit_keys, args)
-        return {
-            eid: Admission(
-                granted=int(answer[4 * i]),
-                retry_at=float(answer[4 * i + 1]),
-                rate_per_s=int(answer[4 * i + 2]),
-                reason=str(answer[4 * i + 3]),
-            )
-            for i, eid in enumerate(ordered)
-        }
+        return dict(zip(ordered, run_scripts(self.client, calls), strict=True))
 
     def disable_endpoint_once(self, endpoint_id: str, reason: str, *, now: float) -> bool:
         """True if this call disabled the endpoint (False: it already was, or is gone)."""
-        return bool(self._one(self._disable_endpoint, [keys.endpoint(endpoint_id)], [reason, now]))
+        key = self.keys.endpoint(endpoint_id)
+        return bool(self._one(self._disable_endpoint, [key], [reason, now]))
 
     def authenticate(self, digest: str, *, now: float, per_minute: int) -> Authenticated:
         """The tenant of a token digest and whether it is within its requests per minute."""
         window = math.floor(now / 60)
         auth_keys = [
-            keys.token(digest),
-            keys.token_last_used(digest),
-            keys.token_calls(digest, window),
+            self.keys.token(digest),
+            self.keys.token_last_used(digest),
+            self.keys.token_calls(digest, window),
         ]
         tenant, retry_after = self._one(self._authenticate, auth_keys, [now, per_minute])
         return Authenticated(str(tenant) if tenant else None, int(retry_after))

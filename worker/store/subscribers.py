@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from typing import Any
 
@@ -37,19 +39,19 @@ class SubscribersMixin(AccountsMixin):
         """Put held-back deliveries back in the outbox for later; no attempt is recorded."""
         pipe = self.redis.pipeline(transaction=False)
         for did, (at, reason) in deferred.items():
-            pipe.zadd(keys.OUTBOX, {did: at}, xx=True)
-            pipe.hset(keys.delivery(did), mapping={"next_attempt_at": at, "deferred": reason})
+            pipe.zadd(self.keys.outbox(self.keys.partition(did)), {did: at}, xx=True)
+            pipe.hset(self.keys.delivery(did), mapping={"next_attempt_at": at, "deferred": reason})
         pipe.execute()
 
     def open_circuit(self, endpoint_id: str, *, until: float) -> None:
-        hk = keys.endpoint_health(endpoint_id)
+        hk = self.keys.endpoint_health(endpoint_id)
         pipe = self.redis.pipeline()
         pipe.hset(hk, mapping={"open_until": until, "probe_until": 0})
         pipe.expire(hk, self.retention_s)
         pipe.execute()
 
     def endpoint_health(self, endpoint_id: str) -> dict[str, float | None]:
-        raw = self.redis.hgetall(keys.endpoint_health(endpoint_id))
+        raw = self.redis.hgetall(self.keys.endpoint_health(endpoint_id))
         return {
             "failures": float(raw.get("failures") or 0),
             "failing_since": float_or_none(raw.get("failing_since")),
@@ -58,7 +60,7 @@ class SubscribersMixin(AccountsMixin):
 
     def reset_endpoint_health(self, endpoint_id: str) -> None:
         """Re-enabled: the failure clock and the circuit start afresh."""
-        self.redis.delete(keys.endpoint_health(endpoint_id))
+        self.redis.delete(self.keys.endpoint_health(endpoint_id))
 
     def disable_endpoint_once(self, endpoint_id: str, reason: str, *, now: float) -> bool:
         return self.scripts.disable_endpoint_once(endpoint_id, reason, now=now)
@@ -66,11 +68,15 @@ class SubscribersMixin(AccountsMixin):
     # what `batchhook status` shows ------------------------------------------------
     def failing_deliveries(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recently failing deliveries (retrying or failed), with their last attempt."""
-        dids = [str(d) for d in self.redis.zrevrange(keys.FAILING, 0, limit - 1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for p in self.keys.all_partitions():
+            pipe.zrevrange(self.keys.failing(p), 0, limit - 1, withscores=True)
+        newest = heapq.merge(*pipe.execute(), key=lambda pair: -float(pair[1]))
+        dids = [str(did) for did, _ in itertools.islice(newest, limit)]
         pipe = self.redis.pipeline(transaction=False)
         for did in dids:
-            pipe.hmget(keys.delivery(did), "state", "attempts", "next_attempt_at")
-            pipe.lindex(keys.delivery_attempts(did), -1)
+            pipe.hmget(self.keys.delivery(did), "state", "attempts", "next_attempt_at")
+            pipe.lindex(self.keys.delivery_attempts(did), -1)
         answers = pipe.execute()
         rows = []
         for did, (state, attempts, next_at), last in zip(
@@ -94,7 +100,7 @@ class SubscribersMixin(AccountsMixin):
         self, pipe: Pipeline, did: str, event_id: str, endpoint_id: str, now: float
     ) -> None:
         """A fresh round of attempts on a delivery (same event, same webhook-id)."""
-        dk = keys.delivery(did)
+        dk = self.keys.delivery(did)
         pipe.hsetnx(dk, "attempts", 0)
         pipe.hset(
             dk,
@@ -109,8 +115,8 @@ class SubscribersMixin(AccountsMixin):
             },
         )
         pipe.expire(dk, self.retention_s)
-        pipe.zadd(keys.OUTBOX, {did: now})
-        pipe.zrem(keys.endpoint_failed(endpoint_id), did)
+        pipe.zadd(self.keys.outbox(self.keys.partition(did)), {did: now})
+        pipe.zrem(self.keys.endpoint_failed(endpoint_id), did)
 
     def create_recovery(
         self, tenant: str, endpoint_id: str, *, since: float, until: float
@@ -158,12 +164,12 @@ class SubscribersMixin(AccountsMixin):
         dids = [
             str(d)
             for d in self.redis.zrangebyscore(
-                keys.endpoint_failed(endpoint_id), raw["since"], raw["until"]
+                self.keys.endpoint_failed(endpoint_id), raw["since"], raw["until"]
             )
         ]
         check = self.redis.pipeline(transaction=False)
         for did in dids:
-            check.hget(keys.delivery(did), "state")
+            check.hget(self.keys.delivery(did), "state")
         states = check.execute()
         now = time.time()
         pipe = self.redis.pipeline()
@@ -173,7 +179,7 @@ class SubscribersMixin(AccountsMixin):
                 self.queue_round(pipe, did, keys.split_delivery_id(did)[0], endpoint_id, now)
                 count += 1
             else:  # expired, or already redelivered since
-                pipe.zrem(keys.endpoint_failed(endpoint_id), did)
+                pipe.zrem(self.keys.endpoint_failed(endpoint_id), did)
         pipe.hset(rk, mapping={"status": "completed", "redelivered": count, "finished_at": now})
         pipe.execute()
         return count

@@ -43,7 +43,7 @@ class TokensMixin(StoreBase):
         token_id = f"tok_{secrets.token_hex(8)}"
         digest, now = keys.token_hash(raw), time.time()
         pipe = self.redis.pipeline()
-        pipe.set(keys.token(digest), tenant)
+        pipe.set(self.keys.token(digest), tenant)
         record = {"id": token_id, "tenant": tenant, "hash": digest, "hint": raw[-4:]}
         pipe.hset(keys.token_record(token_id), mapping={**record, "created_at": now})
         pipe.zadd(keys.TOKENS, {token_id: now})
@@ -67,9 +67,10 @@ class TokensMixin(StoreBase):
         for token_id in ids:
             pipe.hgetall(keys.token_record(token_id))
         records = [r for r in pipe.execute() if r]
-        used = (
-            self.redis.mget([keys.token_last_used(r["hash"]) for r in records]) if records else []
-        )
+        reads = self.redis.pipeline(transaction=False)  # one slot per token: no MGET
+        for r in records:
+            reads.get(self.keys.token_last_used(r["hash"]))
+        used = reads.execute()
         return [
             TokenInfo(
                 id=r["id"],
@@ -94,7 +95,8 @@ class TokensMixin(StoreBase):
             digest = keys.token_hash(id_or_token)
             token_id = self._token_id_of(digest) or f"digest {digest[:12]}"
         pipe = self.redis.pipeline()
-        pipe.delete(keys.token(digest), keys.token_last_used(digest))
+        pipe.delete(self.keys.token(digest))  # one key a command: a Cluster pipeline's rule
+        pipe.delete(self.keys.token_last_used(digest))
         if token_id.startswith("tok_"):
             pipe.delete(keys.token_record(token_id))
             pipe.zrem(keys.TOKENS, token_id)

@@ -70,7 +70,7 @@ class WatchesMixin(StoreBase):
         return self.get_watch(tenant, batch_id), created
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
-        raw = self.redis.hgetall(keys.watch(keys.watch_id(tenant, batch_id)))
+        raw = self.redis.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
         if not raw:
             raise NotFound(f"batch {batch_id!r} is not watched")
         return _watch_from(raw)
@@ -78,18 +78,20 @@ class WatchesMixin(StoreBase):
     def watches_by_id(self, ids: list[str]) -> list[Watch]:
         pipe = self.redis.pipeline(transaction=False)
         for wid in ids:
-            pipe.hgetall(keys.watch(wid))
+            pipe.hgetall(self.keys.watch(wid))
         return [_watch_from(raw) for raw in pipe.execute() if raw]
 
     def list_watches(self, tenant: str) -> list[Watch]:
-        ids = [str(i) for i in self.redis.zrange(keys.tenant_watches(tenant), 0, -1)]
-        return self.watches_by_id(ids)
+        """The tenant's watches, oldest registration first, from every partition."""
+        indexes = [self.keys.tenant_watches(tenant, p) for p in self.keys.all_partitions()]
+        return self.watches_by_id(self.merged_index(indexes))
 
     def history(self, wid: str) -> list[dict[str, Any]]:
-        return [loads_or(item, {}) for item in self.redis.lrange(keys.watch_history(wid), 0, -1)]
+        listed = self.redis.lrange(self.keys.watch_history(wid), 0, -1)
+        return [loads_or(item, {}) for item in listed]
 
     def watch_event_ids(self, wid: str) -> list[str]:
-        return [str(e) for e in self.redis.lrange(keys.watch_events(wid), 0, -1)]
+        return [str(e) for e in self.redis.lrange(self.keys.watch_events(wid), 0, -1)]
 
     def delete_watch(self, tenant: str, batch_id: str, *, remember: bool = True) -> None:
         """Stop watching; ``remember`` keeps account discovery from watching it again."""
@@ -97,10 +99,13 @@ class WatchesMixin(StoreBase):
         pipe = self.redis.pipeline()
         if remember:
             self._remember_unwatched(pipe, tenant, batch_id)
-        pipe.zrem(keys.DUE, watch.id)
-        pipe.zrem(keys.FINISHED, keys.finished_member(watch.id, tenant))
-        pipe.zrem(keys.tenant_watches(tenant), watch.id)
-        pipe.delete(keys.watch(watch.id), keys.watch_history(watch.id), keys.watch_events(watch.id))
+        p = self.keys.partition(watch.id)
+        pipe.zrem(self.keys.due(p), watch.id)
+        pipe.zrem(self.keys.finished(p), keys.finished_member(watch.id, tenant))
+        pipe.zrem(self.keys.tenant_watches(tenant, p), watch.id)
+        ks = self.keys
+        for key in (ks.watch(watch.id), ks.watch_history(watch.id), ks.watch_events(watch.id)):
+            pipe.delete(key)  # one key a command: a Cluster pipeline's rule
         pipe.execute()
 
     def _remember_unwatched(self, pipe: Pipeline, tenant: str, batch_id: str) -> None:
@@ -114,18 +119,21 @@ class WatchesMixin(StoreBase):
     def sweep_finished(self, now: float, limit: int = 1000) -> int:
         """Drop watches whose retention ran out from their tenant's index (their keys
         expired by themselves), and the tenant's events older than the retention."""
-        members = self.redis.zrangebyscore(keys.FINISHED, "-inf", now, start=0, num=limit)
-        if not members:
-            return 0
-        return self.scripts.sweep_finished(
-            [str(m) for m in members], now=now, retention_s=self.retention_s
-        )
+        forgotten = 0
+        for p in self.keys.all_partitions():
+            finished = self.keys.finished(p)
+            members = self.redis.zrangebyscore(finished, "-inf", now, start=0, num=limit)
+            if members:
+                forgotten += self.scripts.sweep_finished(
+                    p, [str(m) for m in members], now=now, retention_s=self.retention_s
+                )
+        return forgotten
 
     def claim_now(self, wids: list[str], *, lease_until: float) -> list[str]:
         """Claim watched batches for a poll right away (inbound provider webhooks)."""
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.zadd(keys.DUE, {wid: lease_until}, xx=True, ch=True)
+            pipe.zadd(self.keys.due(self.keys.partition(wid)), {wid: lease_until}, xx=True, ch=True)
         return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
 
     def poll_now(self, wids: list[str]) -> list[str]:
@@ -133,7 +141,7 @@ class WatchesMixin(StoreBase):
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.zadd(keys.DUE, {wid: now}, xx=True, ch=True)
+            pipe.zadd(self.keys.due(self.keys.partition(wid)), {wid: now}, xx=True, ch=True)
         return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
 
     def record_polls(self, records: list[PollRecord]) -> dict[str, tuple[str, list[str]]]:
