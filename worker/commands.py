@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -52,6 +53,7 @@ def _store() -> Store:
         store.check()
     except StoreUnavailable as exc:
         raise ConfigError(f"cannot reach Redis at {devstate.shown_url(url)}: {exc}") from exc
+    store.check_layout()
     return store
 
 
@@ -93,8 +95,11 @@ def web(_: argparse.Namespace) -> int:
     settings = get_settings()
     _require_secret_key(settings)
     bh_logging.configure(settings.effective_log_format)
+    store = open_store(settings)
+    with contextlib.suppress(StoreUnavailable):  # Redis not up yet: /readyz will say so
+        store.check_layout()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, store),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -8,6 +8,8 @@ One plain ``redis://`` URL covers a single server. Production deployments add to
 - ``BATCHHOOK_REDIS_SENTINELS`` and ``BATCHHOOK_REDIS_MASTER``: the Sentinels name the
   primary, and clients follow it through a failover. The URL's host is then ignored; its
   database, user and password still apply.
+- ``BATCHHOOK_REDIS_CLUSTER=1``: the URL names one node of a Redis Cluster, which holds
+  the state only; Celery's broker (``BATCHHOOK_BROKER_URL``) is then elsewhere.
 - ``BATCHHOOK_BROKER_URL``: Celery's broker, when it is not that Redis (``amqp://``).
 
 The store (``worker.store.connection``) and the Celery app (``worker.broker``) both read
@@ -35,6 +37,7 @@ class RedisTarget:
     db: int
     username: str | None
     password: str | None
+    cluster: bool = False
 
     @property
     def uses_sentinel(self) -> bool:
@@ -54,6 +57,7 @@ def redis_target(settings: Settings) -> RedisTarget:
         db=int(db_path) if db_path.isdigit() else 0,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
+        cluster=settings.redis_cluster,
     )
 
 

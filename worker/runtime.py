@@ -62,5 +62,7 @@ def runtime() -> Runtime:
     pid = os.getpid()
     if _runtime is None or _runtime[0] != pid:
         settings = get_settings()
-        _runtime = (pid, Runtime(settings=settings, store=open_store(settings)))
+        store = open_store(settings)
+        store.check_layout()  # a task fails with the reason rather than miss every watch
+        _runtime = (pid, Runtime(settings=settings, store=store))
     return _runtime[1]

@@ -186,3 +186,20 @@ def test_readyz_follows_the_store_through_sentinel(sentinels: SentinelSet, tmp_p
             assert api.get("/v1/endpoints").status_code == 200
     finally:
         stack.stop()
+
+
+def test_a_partition_count_other_than_the_datas_is_refused(tmp_path: Path) -> None:
+    """The partition count places every watch and event: a process with another count
+    would miss them all, so it stops with the reason and changes nothing."""
+    with RedisServer() as server:
+        assert Stack(server.url, tmp_path).cli("status").returncode == 0  # records 1
+        other = Stack(server.url, tmp_path, BATCHHOOK_REDIS_PARTITIONS="4")
+        refused = other.cli("status")
+        assert refused.returncode != 0
+        assert "BATCHHOOK_REDIS_PARTITIONS=1" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            assert client.get("bh:layout") == "1"
+        finally:
+            client.close()
