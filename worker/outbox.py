@@ -3,9 +3,9 @@
 claimed deliveries -> each endpoint's circuit breaker and throttle (shared in Redis; what
 they hold back is deferred, not attempted) -> ``delivery.attempt`` (concurrent, each
 bounded by the delivery timeout, so a slow endpoint holds up no other) ->
-``store.record_attempts`` (what finished together: the deliveries, then their endpoints'
-health, a round trip each) -> the endpoint's health: open its circuit, or disable it and
-tell the tenant's other endpoints (``endpoint.disabled``).
+``store.record_attempts`` (what finished together, in one round trip) -> the endpoint's
+health: open its circuit, or disable it and tell the tenant's other endpoints
+(``endpoint.disabled``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def _attempt(
 def record_attempts(
     store: Store, done: list[tuple[DeliveryJob, delivery.AttemptOutcome]], settings: Settings
 ) -> None:
-    """Record finished attempts (two round trips), then act on each endpoint's health."""
+    """Record finished attempts in one round trip, then act on each endpoint's health."""
     recorded = store.record_attempts(
         [
             AttemptDone(
@@ -55,6 +55,7 @@ def record_attempts(
                 outcome=outcome.outcome,
                 next_attempt_at=outcome.next_attempt_at,
                 attempted=outcome.attempted,
+                event_created_at=job.event_created_at,
             )
             for job, outcome in done
         ]

@@ -276,7 +276,7 @@ def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: 
         AttemptDone(d1, {"status": 500}, "retry", now + 5, attempted=True),
         AttemptDone(d2, {"status": 500}, "failed", None, attempted=True),
         AttemptDone(d3, {"error": "refused"}, "retry", now + 5, attempted=False),
-        AttemptDone(keys.delivery_id("evt_gone", "ep_1"), {}, "succeeded", None, attempted=True),
+        AttemptDone(keys.delivery_id("evt_gone", "ep_gone"), {}, "succeeded", None, attempted=True),
     ]
 
     recorded: list[Any] = []

@@ -1,15 +1,13 @@
 -- Record one delivery attempt and decide what the outbox does next; keep the partition's
 -- index of failing deliveries. The endpoint's side (its health and failed index, in the
--- endpoint's own slot) is record_endpoint_attempt, called after this one.
--- KEYS: delivery, its attempts, stats, outbox, failing (of the delivery's partition),
---       the delivery's event
+-- endpoint's own slot) is record_endpoint_attempt, sent beside this one.
+-- KEYS: delivery, its attempts, stats, outbox, failing (of the delivery's partition)
 -- ARGV: delivery id, attempt json, outcome ('succeeded'|'retry'|'failed'),
 --       next_attempt_at ('' unless retry), now, failing_kept
--- Returns outcome ('gone' when the delivery expired), the event's created_at.
-local dk, attempts_key, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local failing, event_key = KEYS[5], KEYS[6]
+-- Returns the outcome, 'gone' when the delivery expired (nothing is recorded then).
+local dk, attempts_key, stats, outbox, failing = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local did, attempt, outcome, next_at, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', dk) == 0 then return {'gone', ''} end
+if redis.call('EXISTS', dk) == 0 then return 'gone' end
 redis.call('RPUSH', attempts_key, attempt)
 redis.call('EXPIRE', attempts_key, redis.call('TTL', dk))
 redis.call('HINCRBY', dk, 'attempts', 1)
@@ -29,4 +27,4 @@ else
   redis.call('ZADD', failing, now, did)
   redis.call('ZREMRANGEBYRANK', failing, 0, -tonumber(ARGV[6]) - 1)
 end
-return {outcome, redis.call('HGET', event_key, 'created_at') or now}
+return outcome

@@ -1,10 +1,10 @@
--- The endpoint's side of an attempt that record_attempt recorded: its run of
+-- The endpoint's side of an attempt (record_attempt records the delivery's): its run of
 -- consecutive failures (health) and its index of failed deliveries (what recover
 -- resends), both in the endpoint's slot.
 -- KEYS: the endpoint's failed deliveries, the endpoint's health
 -- ARGV: delivery id, outcome ('succeeded'|'retry'|'failed'), now, attempted ('1' when
 --       the endpoint was really tried, '0' for a refused attempt), retention_s, the
---       event's created_at
+--       event's created_at (the caller has it)
 -- Returns consecutive failures, failing_since ('' when healthy).
 local failed_key, hk = KEYS[1], KEYS[2]
 local did, outcome, now, attempted = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'

@@ -31,6 +31,7 @@ class DeliveryJob:
     round_attempts: int
     endpoint: Endpoint | None
     endpoint_id: str
+    event_created_at: float = 0.0
 
 
 def new_delivery_jobs(
@@ -52,6 +53,7 @@ def new_delivery_jobs(
                 round_attempts=0,
                 endpoint=endpoints.get(endpoint_id),
                 endpoint_id=endpoint_id,
+                event_created_at=float(event.created_at),
             )
         )
     return jobs
@@ -147,13 +149,13 @@ class EventsMixin(SubscribersMixin):
         for did in dids:
             event_id = keys.split_delivery_id(did)[0]
             pipe.hgetall(self.keys.delivery(did))
-            pipe.hmget(self.keys.event(event_id), "type", "body", "batch_id")
+            pipe.hmget(self.keys.event(event_id), "type", "body", "batch_id", "created_at")
         answers = pipe.execute()
         pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
         endpoint_ids = sorted({keys.split_delivery_id(did)[1] for did in dids})
         endpoints = self.endpoints_by_id(endpoint_ids)
         jobs = []
-        for did, delivery, (event_type, body, batch_id) in pairs:
+        for did, delivery, (event_type, body, batch_id, created_at) in pairs:
             if not delivery or body is None:
                 self.redis.zrem(self.keys.outbox(self.keys.partition(did)), did)
                 continue
@@ -169,12 +171,13 @@ class EventsMixin(SubscribersMixin):
                     round_attempts=int(delivery.get("round_attempts") or 0),
                     endpoint=endpoints.get(endpoint_id),
                     endpoint_id=endpoint_id,
+                    event_created_at=float(created_at or 0),
                 )
             )
         return jobs
 
     def record_attempts(self, attempts: list[AttemptDone]) -> list[AttemptRecorded]:
-        """Record attempts in two round trips (``attempted`` is False for one refused
+        """Record attempts in one round trip (``attempted`` is False for one refused
         without a request); returns the endpoint's run of failures after each."""
         return self.scripts.record_attempts(attempts, now=time.time(), retention_s=self.retention_s)
 

@@ -67,6 +67,7 @@ class AttemptDone:
     outcome: str  # 'succeeded', 'retry' or 'failed'
     next_attempt_at: float | None
     attempted: bool
+    event_created_at: float = 0.0  # where the endpoint's failed index files it (recover)
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,8 @@ def _attempt_recorded(answer: Any) -> AttemptRecorded:
     return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
 
 
-def _attempt_outcome(answer: Any) -> tuple[str, str]:
-    outcome, created_at = answer
-    return str(outcome), str(created_at)
+def _nothing(answer: Any) -> None:
+    """A call whose answer the caller does not need."""
 
 
 class Scripts(Guarded):
@@ -252,47 +252,38 @@ class Scripts(Guarded):
     def record_attempts(
         self, attempts: Sequence[AttemptDone], *, now: float, retention_s: int
     ) -> list[AttemptRecorded]:
-        """Record attempts: first on their deliveries (one round trip), then on their
-        endpoints' health (another); the endpoint's run of failures after each."""
+        """Record attempts (one round trip): each on its delivery, in its partition, and on
+        its endpoint's health, in the endpoint's slot; the endpoint's run of failures
+        after each. (A delivery that expired meanwhile records nothing; its endpoint's
+        health still counts the answer it gave.)"""
         ks = self.keys
-        calls = []
+        calls: list[Call[Any]] = []  # per attempt: its delivery's, then its endpoint's
         for done in attempts:
             did, p = done.delivery_id, ks.partition(done.delivery_id)
-            event_id = keys.split_delivery_id(did)[0]
             attempt_keys = [
                 ks.delivery(did), ks.delivery_attempts(did), ks.stats(p), ks.outbox(p),
-                ks.failing(p), ks.event(event_id),
+                ks.failing(p),
             ]  # fmt: skip
             args: list[Arg] = [
                 did, dumps(done.record), done.outcome,
                 done.next_attempt_at if done.next_attempt_at is not None else "",
                 now, keys.FAILING_KEPT,
             ]  # fmt: skip
-            calls.append(Call(self._record_attempt, attempt_keys, args, _attempt_outcome))
-        recorded = run_scripts(self.client, calls)
-        endpoint_calls = {
-            i: self._endpoint_attempt_call(done, created_at, now=now, retention_s=retention_s)
-            for i, (done, (outcome, created_at)) in enumerate(zip(attempts, recorded, strict=True))
-            if outcome != "gone"
-        }
-        answers = run_scripts(self.client, list(endpoint_calls.values()))
-        after = dict(zip(endpoint_calls, answers, strict=True))
-        return [after.get(i, AttemptRecorded(0, None)) for i in range(len(attempts))]
+            calls.append(Call(self._record_attempt, attempt_keys, args, _nothing))
+            calls.append(self._endpoint_attempt_call(done, now=now, retention_s=retention_s))
+        recorded: list[AttemptRecorded] = run_scripts(self.client, calls)[1::2]
+        return recorded
 
     def _endpoint_attempt_call(
-        self, done: AttemptDone, created_at: str, *, now: float, retention_s: int
+        self, done: AttemptDone, *, now: float, retention_s: int
     ) -> Call[AttemptRecorded]:
         endpoint_id = keys.split_delivery_id(done.delivery_id)[1]
         ks = self.keys
         endpoint_keys = [ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id)]
         args: list[Arg] = [
-            done.delivery_id,
-            done.outcome,
-            now,
-            int(done.attempted),
-            retention_s,
-            created_at,
-        ]
+            done.delivery_id, done.outcome, now, int(done.attempted), retention_s,
+            done.event_created_at or now,
+        ]  # fmt: skip
         return Call(self._record_endpoint_attempt, endpoint_keys, args, _attempt_recorded)
 
     def take_call_budget(
