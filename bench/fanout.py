@@ -187,7 +187,7 @@ def prepare_outbox(s: Stack, store: Any, total: int) -> Prepared:
         pipe = store.redis.pipeline(transaction=False)
         due_at = time.time()
         for did in dids:
-            pipe.zadd(store.keys.outbox(store.keys.partition(did)), {did: due_at}, xx=True)
+            pipe.zadd(store.keys.outbox_of(did), {did: due_at}, xx=True)
         pipe.execute()
 
     return Prepared(tenant, total, total, make_due, source="outbox")

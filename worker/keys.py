@@ -171,6 +171,14 @@ class Keyspace:
         """Zset: delivery id -> Unix time of its next attempt."""
         return f"{self._in(p)}outbox"
 
+    def due_of(self, wid: str) -> str:
+        """The due schedule of a watch's partition."""
+        return self.due(self.partition(wid))
+
+    def outbox_of(self, did: str) -> str:
+        """The outbox of a delivery's partition."""
+        return self.outbox(self.partition(did))
+
     def stats(self, p: int) -> str:
         """Hash of monotonically increasing counters (their sum over partitions is shown)."""
         return f"{self._in(p)}stats"

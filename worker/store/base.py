@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 from typing import Any
 
@@ -73,14 +74,18 @@ class StoreBase(Guarded):
     def claim_polls(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take up to ``limit`` due watches, an equal share from each partition."""
         schedules = [self.keys.due(p) for p in self.keys.all_partitions()]
-        share = -(-limit // len(schedules))
-        return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
+        return self._claim_shares(schedules, now=now, lease_until=lease_until, limit=limit)
 
     def claim_deliveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take up to ``limit`` due deliveries, an equal share from each outbox."""
         outboxes = [self.keys.outbox(p) for p in self.keys.all_partitions()]
-        share = -(-limit // len(outboxes))
-        return self.scripts.claim_due(outboxes, now=now, lease_until=lease_until, limit=share)
+        return self._claim_shares(outboxes, now=now, lease_until=lease_until, limit=limit)
+
+    def _claim_shares(
+        self, schedules: list[str], *, now: float, lease_until: float, limit: int
+    ) -> list[str]:
+        share = -(-limit // len(schedules))
+        return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
 
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take watch_all connections due for a listing."""
@@ -88,17 +93,24 @@ class StoreBase(Guarded):
             [keys.DISCOVER], now=now, lease_until=lease_until, limit=limit
         )
 
-    def merged_index(self, indexes: list[str], *, newest_first: bool = False) -> list[str]:
-        """The members of sorted sets (one index's share in each partition), in score order."""
+    def merged(
+        self, indexes: list[str], *, newest_first: bool = False, limit: int = 0
+    ) -> list[tuple[str, float]]:
+        """(member, score) of sorted sets (one index's share in each partition), in score
+        order, the first ``limit`` (0: all) in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for index in indexes:
             if newest_first:
-                pipe.zrevrange(index, 0, -1, withscores=True)
+                pipe.zrevrange(index, 0, limit - 1, withscores=True)
             else:
-                pipe.zrange(index, 0, -1, withscores=True)
+                pipe.zrange(index, 0, limit - 1, withscores=True)
         sign = -1.0 if newest_first else 1.0
         merged = heapq.merge(*pipe.execute(), key=lambda pair: sign * float(pair[1]))
-        return [str(member) for member, _ in merged]
+        return [(str(m), float(s)) for m, s in itertools.islice(merged, limit or None)]
+
+    def merged_index(self, indexes: list[str], *, newest_first: bool = False) -> list[str]:
+        """Every member of sorted sets (one index's share in each partition), in score order."""
+        return [member for member, _ in self.merged(indexes, newest_first=newest_first)]
 
     def stats(self) -> dict[str, int]:
         """The counters summed over the partitions, and the sizes of the schedules."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +29,7 @@ class DeliveryJob:
     round_attempts: int
     endpoint: Endpoint | None
     endpoint_id: str
-    event_created_at: float = 0.0
+    event_created_at: float
 
 
 def new_delivery_jobs(
@@ -157,7 +155,7 @@ class EventsMixin(SubscribersMixin):
         jobs = []
         for did, delivery, (event_type, body, batch_id, created_at) in pairs:
             if not delivery or body is None:
-                self.redis.zrem(self.keys.outbox(self.keys.partition(did)), did)
+                self.redis.zrem(self.keys.outbox_of(did), did)
                 continue
             endpoint_id = delivery["endpoint_id"]
             jobs.append(
@@ -183,8 +181,5 @@ class EventsMixin(SubscribersMixin):
 
     def pending_deliveries(self, limit: int = 1000) -> list[tuple[str, float]]:
         """The deliveries next due, soonest first, from every partition's outbox."""
-        pipe = self.redis.pipeline(transaction=False)
-        for p in self.keys.all_partitions():
-            pipe.zrange(self.keys.outbox(p), 0, limit - 1, withscores=True)
-        merged = heapq.merge(*pipe.execute(), key=lambda pair: float(pair[1]))
-        return [(str(m), float(s)) for m, s in itertools.islice(merged, limit)]
+        outboxes = [self.keys.outbox(p) for p in self.keys.all_partitions()]
+        return self.merged(outboxes, limit=limit)

@@ -317,7 +317,7 @@ class Scripts(Guarded):
         """Move claimed watches' next polls (one round trip); stopped watches stay."""
         ks = self.keys
         calls = [
-            Call(self._defer_poll, [ks.watch(wid), ks.due(ks.partition(wid))], [wid, at], bool)
+            Call(self._defer_poll, [ks.watch(wid), ks.due_of(wid)], [wid, at], bool)
             for wid, at in next_poll_at.items()
         ]
         run_scripts(self.client, calls)

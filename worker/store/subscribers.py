@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
 from typing import Any
 
@@ -39,7 +37,7 @@ class SubscribersMixin(AccountsMixin):
         """Put held-back deliveries back in the outbox for later; no attempt is recorded."""
         pipe = self.redis.pipeline(transaction=False)
         for did, (at, reason) in deferred.items():
-            pipe.zadd(self.keys.outbox(self.keys.partition(did)), {did: at}, xx=True)
+            pipe.zadd(self.keys.outbox_of(did), {did: at}, xx=True)
             pipe.hset(self.keys.delivery(did), mapping={"next_attempt_at": at, "deferred": reason})
         pipe.execute()
 
@@ -68,11 +66,8 @@ class SubscribersMixin(AccountsMixin):
     # what `batchhook status` shows ------------------------------------------------
     def failing_deliveries(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recently failing deliveries (retrying or failed), with their last attempt."""
-        pipe = self.redis.pipeline(transaction=False)
-        for p in self.keys.all_partitions():
-            pipe.zrevrange(self.keys.failing(p), 0, limit - 1, withscores=True)
-        newest = heapq.merge(*pipe.execute(), key=lambda pair: -float(pair[1]))
-        dids = [str(did) for did, _ in itertools.islice(newest, limit)]
+        failing = [self.keys.failing(p) for p in self.keys.all_partitions()]
+        dids = [did for did, _ in self.merged(failing, newest_first=True, limit=limit)]
         pipe = self.redis.pipeline(transaction=False)
         for did in dids:
             pipe.hmget(self.keys.delivery(did), "state", "attempts", "next_attempt_at")
@@ -115,7 +110,7 @@ class SubscribersMixin(AccountsMixin):
             },
         )
         pipe.expire(dk, self.retention_s)
-        pipe.zadd(self.keys.outbox(self.keys.partition(did)), {did: now})
+        pipe.zadd(self.keys.outbox_of(did), {did: now})
         pipe.zrem(self.keys.endpoint_failed(endpoint_id), did)
 
     def create_recovery(

@@ -133,7 +133,7 @@ class WatchesMixin(StoreBase):
         """Claim watched batches for a poll right away (inbound provider webhooks)."""
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.zadd(self.keys.due(self.keys.partition(wid)), {wid: lease_until}, xx=True, ch=True)
+            pipe.zadd(self.keys.due_of(wid), {wid: lease_until}, xx=True, ch=True)
         return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
 
     def poll_now(self, wids: list[str]) -> list[str]:
@@ -141,7 +141,7 @@ class WatchesMixin(StoreBase):
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.zadd(self.keys.due(self.keys.partition(wid)), {wid: now}, xx=True, ch=True)
+            pipe.zadd(self.keys.due_of(wid), {wid: now}, xx=True, ch=True)
         return [wid for wid, changed in zip(wids, pipe.execute(), strict=True) if changed == 1]
 
     def record_polls(self, records: list[PollRecord]) -> dict[str, tuple[str, list[str]]]:
