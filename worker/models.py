@@ -204,6 +204,7 @@ class Watch:
     summary: dict[str, Any] = field(default_factory=dict)
     status_changed_at: float | None = None
     not_found_since: float | None = None  # first 404 of the current run of poll errors
+    backoff_errors: int = 0  # of the current run of errors, those that grow the back-off
 
     @property
     def normalized_status(self) -> str | None:
@@ -240,3 +241,4 @@ class PollRecord:
     event: NewEvent | None = None
     error: str | None = None
     not_found_since: float | None = None  # kept on the watch while 404s are within grace
+    backs_off: bool = True  # an error that grows the batch's back-off (not a paced 429)

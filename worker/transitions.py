@@ -117,6 +117,14 @@ def plan_snapshot(
 
 
 NOT_FOUND = 404
+TOO_MANY_REQUESTS = 429
+
+
+def is_rate_limited(error: ProviderError) -> bool:
+    """A 429 that says when to come back: its connection is paused that long (the
+    poller's ``_pause_rate_limited``), which is the whole answer; the batch's own
+    back-off does not grow with it, as it does for 5xx answers and timeouts."""
+    return error.status_code == TOO_MANY_REQUESTS and error.retry_after_s is not None
 
 
 def within_not_found_grace(
@@ -146,9 +154,10 @@ def plan_error(
     not_found_since = within_not_found_grace(watch, error, grace_s=not_found_grace_s, now=now)
     if not isinstance(error, Permanent) or not_found_since is not None:
         base_s = watch.poll_interval_s or schedule.default_interval_s(now - watch.created_at)
+        backs_off = not is_rate_limited(error)
         next_at = schedule.next_poll_after_error_at(
             now=now,
-            consecutive_errors=watch.errors + 1,
+            consecutive_errors=watch.backoff_errors + 1 if backs_off else 1,
             base_interval_s=base_s,
             retry_after_s=error.retry_after_s,
         )
@@ -161,6 +170,7 @@ def plan_error(
             next_poll_at=next_at,
             error=message,
             not_found_since=not_found_since,
+            backs_off=backs_off,
         )
     data = events.watch_failed_data(
         watch, message=message, status_code=error.status_code, provider=provider

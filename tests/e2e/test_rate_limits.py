@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import httpx
 
 from tests.e2e.flows import connect, new_batch_id, watch
@@ -64,3 +67,28 @@ def test_every_worker_shares_one_call_budget_per_connection(
         assert max(per_second.values()) <= 3 + 1, per_second
         span_s = times[-1] - times[0]
         assert len(times) <= 3 * (span_s + 2), f"{len(times)} calls in {span_s:.1f}s"
+
+
+def test_paced_429s_do_not_grow_the_batchs_own_back_off(api: httpx.Client) -> None:
+    """Six 429s that each say "come back in 1 s" cost six seconds, not an exponential
+    back-off (1, 2, 4, ... 32 s); the 5xx answers after them still back off."""
+    with ProviderStub("openai", api_key="sk-paced") as stub:
+        conn = connect(api, stub)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        stub.fail_next(batch_id, 429, RATE_LIMITED, headers={"retry-after": "1"}, times=6)
+        watch(api, batch_id, conn["id"])
+
+        calls = wait_until(lambda: _at_least(stub.requests_for(batch_id), 8), timeout_s=30)
+
+        gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(calls)]
+        assert max(gaps[:7]) < 4, f"gaps between polls after paced 429s: {gaps}"
+        stub.fail_next(batch_id, 500, {"error": {"message": "boom"}}, times=3)
+        first = len(stub.requests_for(batch_id))
+        calls = wait_until(lambda: _at_least(stub.requests_for(batch_id), first + 4), timeout_s=30)
+        backed_off = [b.received_at - a.received_at for a, b in itertools.pairwise(calls)]
+        assert max(backed_off[first - 1 :]) >= 3.5, f"5xx answers did not back off: {backed_off}"
+
+
+def _at_least(items: list[Any], count: int) -> list[Any] | None:
+    return items if len(items) >= count else None

@@ -321,12 +321,28 @@ def test_repeated_provider_errors_push_the_next_poll_further_out() -> None:
         a_watch(errors=0), error, provider="openai", endpoints=[], now=NOW
     )
     fourth = transitions.plan_error(
-        a_watch(errors=3), error, provider="openai", endpoints=[], now=NOW
+        a_watch(errors=3, backoff_errors=3), error, provider="openai", endpoints=[], now=NOW
     )
 
     assert first.next_poll_at is not None
     assert fourth.next_poll_at is not None
     assert NOW < first.next_poll_at < fourth.next_poll_at
+
+
+def test_a_429_with_retry_after_waits_that_long_without_growing_the_back_off() -> None:
+    paced = ProviderUnavailable(
+        "openai answered 429: slow down", batch_id="b", status_code=429, retry_after_s=1.0
+    )
+    seventh = transitions.plan_error(
+        a_watch(errors=6, backoff_errors=0, poll_interval_s=1.0),
+        paced,
+        provider="openai",
+        endpoints=[],
+        now=NOW,
+    )
+
+    assert seventh.next_poll_at == NOW + 1.0
+    assert not seventh.backs_off
 
 
 def test_the_event_type_comes_from_the_normalised_status_and_data_keeps_the_word() -> None:

@@ -17,7 +17,8 @@ local function counted(outcome)
 end
 if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
 local current = redis.call('HGET', wk, 'status') or ''
-redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[5], 'summary', ARGV[6], 'errors', 0, 'last_error', '')
+redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[5], 'summary', ARGV[6], 'errors', 0,
+  'backoff_errors', 0, 'last_error', '')
 redis.call('HINCRBY', wk, 'polls', 1)
 redis.call('HINCRBY', stats, 'polls', 1)
 local function reschedule()

@@ -230,7 +230,7 @@ class Scripts(Guarded):
         not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
         args = [
             rec.now, next_at, rec.error, not_found_since, retention_s, member, rec.watch_id,
-            *event,
+            int(rec.backs_off), *event,
         ]  # fmt: skip
         return Call(self._record_poll_error, record_keys, args, _poll_outcome)
 

@@ -34,6 +34,7 @@ def _watch_from(raw: dict[str, str]) -> Watch:
         summary=loads_or(raw.get("summary"), {}),
         status_changed_at=float_or_none(raw.get("status_changed_at")),
         not_found_since=float_or_none(raw.get("not_found_since")),
+        backoff_errors=int(raw.get("backoff_errors") or 0),
     )
 
 
