@@ -5,9 +5,11 @@
      ├── InputError                  bad input from an API caller or the CLI
      │    ├── NotFound               an object that does not exist for this tenant
      │    ├── Conflict               the request clashes with stored state
+     │    ├── Forbidden              a signed link that is tampered with or expired
      │    └── InvalidSignature       a webhook whose signature does not verify
      ├── StoreUnavailable            Redis did not answer (or refused): try again later
-     └── ProviderError               a retrieve call that did not give a batch object
+     └── ProviderError               a provider call that did not give a batch object
+                                     (or, fetching results, the file)
           ├── Retryable              try again later (provider 429/5xx, timeouts, resets)
           │    └── ProviderUnavailable
           └── Permanent              retrying will not help
@@ -45,6 +47,11 @@ class NotFound(InputError):
 class Conflict(InputError):
     status_code = 409
     error_type = "conflict"
+
+
+class Forbidden(InputError):
+    status_code = 403
+    error_type = "permission_error"
 
 
 class InvalidSignature(InputError):

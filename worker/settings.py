@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -83,6 +84,10 @@ class Settings(BaseSettings):
     circuit_cooldown_s: float = 30.0  # first open period; doubles while probes fail
     circuit_max_cooldown_s: float = 3600.0
     not_found_grace_s: float = 600.0  # a 404 batch is retried this long before watch_failed
+    stall_validating_s: float = Field(default=7200.0, gt=0)  # batch.stalled in validating
+    stall_running_s: float = Field(default=10800.0, gt=0)  # ... and in any other status
+    # The API's address as webhook receivers reach it: signed result links point there.
+    public_url: str | None = None  # unset: http://localhost:{PORT}
 
     @field_validator("retry_schedule")
     @classmethod
@@ -107,7 +112,12 @@ class Settings(BaseSettings):
         return self
 
     @field_validator(
-        "metrics_token", "broker_url", "redis_ca_file", "redis_sentinels", "redis_master"
+        "metrics_token",
+        "broker_url",
+        "redis_ca_file",
+        "redis_sentinels",
+        "redis_master",
+        "public_url",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
@@ -168,6 +178,26 @@ class Settings(BaseSettings):
             raise ValueError(f"a Redis or broker URL must start with one of {', '.join(schemes)}")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            _ = parts.port  # parsed only now: a port that is not a number raises
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "BATCHHOOK_PUBLIC_URL must be an http(s) URL such as https://hooks.example.com"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(
+                "BATCHHOOK_PUBLIC_URL must be a base URL: no query, fragment or credentials"
+            )
+        return value.rstrip("/")
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str | None) -> str | None:
@@ -178,6 +208,11 @@ class Settings(BaseSettings):
     @property
     def retry_delays_s(self) -> tuple[float, ...]:
         return tuple(float(p) for p in self.retry_schedule.split(",") if p)
+
+    @property
+    def effective_public_url(self) -> str:
+        """The base of links to this API: ``BATCHHOOK_PUBLIC_URL``, else this host's port."""
+        return self.public_url or f"http://localhost:{self.port}"
 
     @property
     def effective_log_format(self) -> str:

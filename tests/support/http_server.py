@@ -6,7 +6,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -29,6 +29,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # answer this much later (a slow or hanging server)
     fault: str = ""  # "reset": drop the connection unanswered; "truncate": half the body
+    # A body made as it is sent, never whole in memory (``body`` is then unused): with a
+    # content-length among ``headers`` it is sent as is, else in chunked encoding.
+    stream: Iterable[bytes] | None = None
 
 
 def _reset(connection: socket.socket) -> None:
@@ -98,6 +101,9 @@ class LoopbackServer(Running):
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
+                if answer.stream is not None:
+                    self._send_stream(answer)
+                    return
                 self.send_header("content-length", str(len(answer.body)))
                 self.end_headers()
                 if answer.fault == "truncate":
@@ -106,6 +112,24 @@ class LoopbackServer(Running):
                     self.close_connection = True
                     return
                 self.wfile.write(answer.body)
+
+            def _send_stream(self, answer: Answer) -> None:
+                assert answer.stream is not None
+                chunked = "content-length" not in {n.lower() for n in answer.headers}
+                if chunked:
+                    self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for chunk in answer.stream:
+                    if not chunk:
+                        continue
+                    if chunked:
+                        self.wfile.write(b"%x\r\n" % len(chunk))
+                    self.wfile.write(chunk)
+                    if chunked:
+                        self.wfile.write(b"\r\n")
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

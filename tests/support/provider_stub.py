@@ -1,4 +1,4 @@
-"""A stand-in for a batch provider's retrieve and list calls, checking what it receives.
+"""A stand-in for a batch provider's retrieve, list and file calls, checking what it receives.
 
 Each flavour answers on the URL shape of the real system, with its authentication, its
 batch object, its words and its error bodies, and records any request the real system
@@ -17,6 +17,18 @@ would have refused (wrong path, header, key or query) in ``mismatches``:
     mistral                              /v1/batch/jobs/{id}, upper-case words, page numbers
 
 Statuses given to ``set_batch`` and ``script`` are the provider's own words.
+
+Result files registered with ``set_file`` (bytes, or a function giving the chunks, made
+as they are sent) are served with the same checks of key, headers and query:
+
+    OpenAI's family, mistral             {root}/files/{id}/content (keywordsai, respan:
+                                         with the trailing slash)
+    azure                                {endpoint}/openai/files/{id}/content?api-version=...
+                                         (mode "v1": {endpoint}/openai/v1/files/...)
+    portkey                              output: /v1/batches/{batch_id}/output (the file the
+                                         batch names as output_file_id); errors as OpenAI
+    anthropic                            results_url: /v1/messages/batches/{id}/results,
+                                         the file registered under that URL
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +64,7 @@ class Flavour:
     lists: str = "cursor"  # cursor | anthropic | page | array
     trailing_slash: bool = False
     api_version: bool = False  # Azure's dated API: ?api-version= on every call
+    files: str = "/files"  # the files under the root
 
 
 OPENAI = Flavour("/v1", "/batches")
@@ -66,7 +79,13 @@ FLAVOURS = {
     "groq": Flavour("/openai/v1", "/batches"),
     "together": Flavour("/v1", "/batches", shape="together", lists="array"),
     "azure": Flavour(
-        "", "/openai/batches", auth="api-key", shape="azure", errors="azure", api_version=True
+        "",
+        "/openai/batches",
+        auth="api-key",
+        shape="azure",
+        errors="azure",
+        api_version=True,
+        files="/openai/files",
     ),
     "azure/v1": Flavour("/openai/v1", "/batches", auth="api-key", shape="azure", errors="azure"),
     "anthropic": Flavour(
@@ -87,6 +106,13 @@ LIST_QUERY = {
 }
 
 
+@dataclass(frozen=True)
+class _File:
+    content: bytes | Callable[[], Iterable[bytes]]
+    content_type: str
+    size: int | None  # None: sent in chunked encoding
+
+
 @dataclass
 class _Failure:
     status: int
@@ -96,6 +122,11 @@ class _Failure:
 
 
 JSON_TYPE = {"content-type": "application/json"}
+# The result files served under a batch's own path: (path suffix, field naming the file).
+BATCH_FILE_ROUTES = {
+    "anthropic": ("/results", "results_url"),
+    "portkey": ("/output", "output_file_id"),
+}
 
 
 def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -137,6 +168,7 @@ class ProviderStub(LoopbackService):
         self.chaos: Chaos | None = None  # random faults on retrieve calls, see _faulty
         self.hang_s = 3.0  # how long a "timeout" fault keeps the caller waiting
         self._slow_s: dict[str, float] = {}
+        self._files: dict[str, _File] = {}
 
     # --- what a test sets up -------------------------------------------------------------
 
@@ -160,11 +192,27 @@ class ProviderStub(LoopbackService):
         headers: dict[str, str] | None = None,
         times: int = 1,
     ) -> None:
-        """The next retrieve(s) of the batch answer ``code``, with ``body`` or else this
-        provider's own error body for that code."""
+        """The next retrieve(s) of the batch (or GETs of the file, given its id) answer
+        ``code``, with ``body`` or else this provider's own error body for that code."""
         answer = self.error_body(code) if body is None else body
         with self._lock:
             self._failures[batch_id].append(_Failure(code, answer, headers or {}, times))
+
+    def set_file(
+        self,
+        file_id: str,
+        content: bytes | Callable[[], Iterable[bytes]],
+        *,
+        size: int | None = None,
+        content_type: str = "application/jsonl",
+    ) -> None:
+        """Serve ``content`` as the file ``file_id`` (Anthropic: the ``results_url``).
+        A function is called for each request and its chunks sent as they come, with
+        ``size`` as the content-length, or chunked when no size is given."""
+        if isinstance(content, bytes):
+            size = len(content)
+        with self._lock:
+            self._files[file_id] = _File(content, content_type, size)
 
     def answer_slowly(self, batch_id: str, delay_s: float) -> None:
         """Every retrieve of the batch answers (normally) this much later."""
@@ -177,7 +225,8 @@ class ProviderStub(LoopbackService):
 
     def output_file_id(self, batch_id: str) -> str:
         """What a finished batch of this flavour names as its output."""
-        return OUTPUTS.get(self.spec.shape, "file-out-{id}").format(id=batch_id)
+        template = OUTPUTS.get(self.spec.shape, "file-out-{id}")
+        return template.format(id=batch_id, base=self.base_url)
 
     def error_body(self, code: int, message: str | None = None) -> Any:
         return error_body(self.spec.errors, code, message or MESSAGES.get(code, "Error"))
@@ -190,6 +239,9 @@ class ProviderStub(LoopbackService):
         collection = self.spec.root + self.spec.collection
         if request.method == "GET" and parts.path.rstrip("/") == collection:
             return self._list(request, parts.path, query)
+        file_id = self._file_id_of(request, parts.path)
+        if file_id is not None:
+            return self._serve_file(request, query, file_id)
         batch_id = self._batch_id_of(request, parts.path)
         if batch_id is None:
             return json_answer(404, self.error_body(404, "Not found"))
@@ -229,6 +281,47 @@ class ProviderStub(LoopbackService):
         if fault == "truncated":
             return replace(json_answer(200, batch), fault="truncate")
         raise ValueError(f"unknown provider fault {fault!r}")
+
+    # --- result files ----------------------------------------------------------------
+
+    def _file_id_of(self, request: Request, path: str) -> str | None:
+        """The file a GET asks for ("" for a batch's output that it has none of); None
+        when the path is none of this flavour's file paths."""
+        if request.method != "GET":
+            return None
+        files = self.spec.root + self.spec.files + "/"
+        if path.startswith(files) and path.rstrip("/").endswith("/content"):
+            if self.spec.trailing_slash != path.endswith("/"):
+                self._mismatch(f"file path {path} (trailing slash: {self.spec.trailing_slash})")
+            return unquote(path[len(files) :].rstrip("/").removesuffix("/content"))
+        batches = self.spec.root + self.spec.collection + "/"
+        route = BATCH_FILE_ROUTES.get(self.flavour)
+        if route is None or not (path.startswith(batches) and path.endswith(route[0])):
+            return None
+        batch_id = unquote(path[len(batches) : -len(route[0])])
+        with self._lock:
+            named = self._batches.get(batch_id, {}).get(route[1])
+        return named if isinstance(named, str) else ""
+
+    def _serve_file(self, request: Request, query: dict[str, str], file_id: str) -> Answer:
+        with self._lock:
+            self._requests[file_id].append(request)
+            found = self._files.get(file_id)
+        if not self._authorised(request):
+            return json_answer(401, self.error_body(401))
+        self._check_headers(request)
+        self._check_query(query, set())
+        failure = self._take_failure(file_id)
+        if failure is not None:
+            return json_answer(failure.status, failure.body, failure.headers)
+        if found is None:
+            return json_answer(404, self.error_body(404, f"No such File object: {file_id}"))
+        headers = {"content-type": found.content_type}
+        if isinstance(found.content, bytes):
+            return Answer(200, found.content, headers)
+        if found.size is not None:
+            headers["content-length"] = str(found.size)
+        return Answer(200, headers=headers, stream=found.content())
 
     def _batch_id_of(self, request: Request, path: str) -> str | None:
         prefix = self.spec.root + self.spec.collection + "/"
@@ -315,6 +408,8 @@ class ProviderStub(LoopbackService):
 
     def _build(self, batch_id: str, status: str) -> dict[str, Any]:
         batch = SHAPES[self.spec.shape](batch_id, status)
+        if batch.get("results_url"):  # Anthropic's results, here on this stand-in
+            batch["results_url"] = self.output_file_id(batch_id)
         batch.update(self._fields.get(batch_id, {}))
         return batch
 
@@ -468,7 +563,9 @@ def anthropic_object(batch_id: str, status: str) -> dict[str, Any]:
         "expires_at": rfc3339(now + 86400),
         "archived_at": None,
         "cancel_initiated_at": rfc3339(now - 5) if status == "canceling" else None,
-        "results_url": OUTPUTS["anthropic"].format(id=batch_id) if ended else None,
+        "results_url": OUTPUTS["anthropic"].format(id=batch_id, base=ANTHROPIC_BASE)
+        if ended
+        else None,
     }
 
 
@@ -540,7 +637,8 @@ SHAPES: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "together": together_object,
     "bedrock": bedrock_object,
 }
+ANTHROPIC_BASE = "https://api.anthropic.com/v1"
 OUTPUTS = {
-    "anthropic": "https://api.anthropic.com/v1/messages/batches/{id}/results",
+    "anthropic": "{base}/messages/batches/{id}/results",
     "bedrock": "s3://batch-bucket/out/{id}/",
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -10,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
 from worker import keys
-from worker.api import batches, connections, endpoints, errors, events, inbound
+from worker.api import batches, connections, endpoints, errors, events, inbound, results
 from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
@@ -33,9 +35,15 @@ def require_metrics_token(request: Request, token: str | None) -> None:
         )
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await results.close_result_client(app)
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="batchhook", version="0.1.0")
+    app = FastAPI(title="batchhook", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store or open_store(settings)
     registry = CollectorRegistry()
@@ -51,7 +59,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.middleware("http")(wait)
     app.middleware("http")(RequestMetrics(registry))
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
-    for module in (connections, endpoints, batches, events, inbound):
+    # results before batches: its GET /v1/batches/{batch_id:path} would take their paths
+    for module in (connections, endpoints, results, batches, events, inbound):
         app.include_router(module.router)
 
     @app.get("/healthz")

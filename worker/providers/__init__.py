@@ -2,7 +2,9 @@
 
 ``retrieve`` is the one call the poll path makes; every adapter turns the provider's
 answer into one normalised ``Snapshot`` or raises a ``ProviderError``. ``list_batches``
-reads one page of an account's batches (for discovering them).
+reads one page of an account's batches (for discovering them). Each adapter's
+``result_request`` builds the GET of a batch's output or error file, which
+``worker.results`` streams.
 
     openai_family  openai, openai_compatible, keywordsai, respan, portkey, together,
                    groq, litellm (OpenAI's batch object)
@@ -26,8 +28,10 @@ from worker.providers.anthropic import AnthropicProvider
 from worker.providers.azure import AzureProvider
 from worker.providers.base import (
     LIST_CALL,
+    RESULT_KINDS,
     BatchPage,
     Provider,
+    ResultKind,
     RetrieveRequest,
     decode_answer,
     parse_answer,
@@ -41,10 +45,13 @@ REGISTRY: dict[str, Provider] = {
 
 __all__ = [
     "REGISTRY",
+    "RESULT_KINDS",
     "BatchPage",
     "PollClient",
     "Provider",
+    "ResultKind",
     "RetrieveRequest",
+    "failure_kind",
     "get_provider",
     "list_batches",
     "retrieve",
@@ -98,11 +105,11 @@ async def _get(
         return await _fetch(client, request, timeout_s)
     except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ProviderUnavailable(
-            f"{_kind(exc)} calling {provider.name}", batch_id=batch_id
+            f"{failure_kind(exc)} calling {provider.name}", batch_id=batch_id
         ) from exc
 
 
-def _kind(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> str:
     """The failure's kind, named as httpx names it whichever client failed."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "ConnectError"

@@ -9,6 +9,10 @@
   ``expired``). ``provider_status`` stays ``ended``.
 - ``results_url`` (a JSONL of every request's result, set once ended) goes out as
   ``output_file_id``; there is no separate error file. Counts are reshaped to OpenAI's.
+  The results are fetched from ``results_url`` with the retrieve's headers when it is on
+  the connection's own origin; a URL elsewhere (a connection through a proxy, or a
+  provider answer naming another host) is not sent the key: the results are then asked
+  of ``{base}/messages/batches/{id}/results``, the documented path.
 - Times are RFC 3339 strings. Errors: ``{"type": "error", "error": {"type", "message"}}``;
   529 (overloaded) is retryable.
 - List: ``?limit=1..1000&after_id=`` answers ``{data, has_more, first_id, last_id}``.
@@ -18,14 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from worker.models import BatchStatus, Connection, Snapshot
 from worker.providers.base import (
     BatchPage,
+    ResultKind,
     RetrieveRequest,
     batch_url,
     clamp_limit,
     cursor_page,
+    file_id_of,
     int_counts,
     list_url,
     normalize_status,
@@ -69,6 +76,15 @@ def openai_counts(raw: Any) -> dict[str, int] | None:
     return {"total": total, "completed": counts.get("succeeded", 0), "failed": failed}
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs have one scheme, host and port. Pure."""
+    a, b = urlsplit(url), urlsplit(other)
+    try:
+        return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    except ValueError:  # a port that is not a number
+        return False
+
+
 @dataclass(frozen=True)
 class AnthropicProvider:
     name: str = "anthropic"
@@ -105,3 +121,17 @@ class AnthropicProvider:
 
     def parse_list(self, body: Any, *, cursor: str | None, limit: int) -> BatchPage:
         return cursor_page(body, self.snapshot, provider=self.name)
+
+    def result_request(
+        self, conn: Connection, snapshot: dict[str, Any], kind: ResultKind
+    ) -> RetrieveRequest | None:
+        results_url = file_id_of(snapshot, "results_url")
+        if kind != "output" or results_url is None:
+            return None
+        if same_origin(results_url, conn.base_url):
+            return RetrieveRequest(url=results_url, headers=self._headers(conn))
+        batch_id = file_id_of(snapshot, "id")
+        if batch_id is None:
+            return None
+        url = batch_url(conn.base_url, COLLECTION, batch_id) + "/results"
+        return RetrieveRequest(url=url, headers=self._headers(conn))

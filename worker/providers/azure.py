@@ -10,6 +10,8 @@
 - The key travels in the ``api-key`` header.
 - The object is OpenAI's, except that ``endpoint`` lacks ``/v1`` (kept as is in ``raw``)
   and ``expires_at`` may be null and ``expired`` never come.
+- Result files: ``{endpoint}/openai/files/{id}/content?api-version=...`` (v1:
+  ``{base}/files/{id}/content``), the URL form and key as for the batch.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from typing import Any
 from worker.models import Connection, Snapshot
 from worker.providers.base import (
     BatchPage,
+    ResultKind,
     RetrieveRequest,
     batch_url,
     clamp_limit,
     cursor_page,
+    file_content_url,
+    file_id_of,
     list_url,
     reject_params_encoding,
     with_query,
 )
-from worker.providers.openai_family import openai_snapshot
+from worker.providers.openai_family import FILE_FIELDS, openai_snapshot
 
 DEFAULT_API_VERSION = "2024-10-21"
 API_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,39}$")
@@ -55,14 +60,16 @@ class AzureProvider:
         if version is not None and not (isinstance(version, str) and API_VERSION.match(version)):
             raise ValueError("params.api_version must look like 2024-10-21")
 
-    def _collection(self, conn: Connection) -> tuple[str, str, dict[str, str]]:
-        """(base URL, collection path, query) of this connection's URL form."""
+    def _collection(
+        self, conn: Connection, name: str = "batches"
+    ) -> tuple[str, str, dict[str, str]]:
+        """(base URL, path of the ``name`` collection, query) of this connection's URL form."""
         base = conn.base_url.rstrip("/")
         version = (conn.params or {}).get("api_version")
         if base.endswith(V1_SUFFIX):
-            return base, "/batches", {"api-version": str(version)} if version else {}
+            return base, f"/{name}", {"api-version": str(version)} if version else {}
         base = base.removesuffix("/openai")
-        return base, "/openai/batches", {"api-version": str(version or DEFAULT_API_VERSION)}
+        return base, f"/openai/{name}", {"api-version": str(version or DEFAULT_API_VERSION)}
 
     def _headers(self, conn: Connection) -> dict[str, str]:
         return {**conn.headers, "api-key": conn.api_key}
@@ -83,3 +90,13 @@ class AzureProvider:
 
     def parse_list(self, body: Any, *, cursor: str | None, limit: int) -> BatchPage:
         return cursor_page(body, self.snapshot, provider=self.name)
+
+    def result_request(
+        self, conn: Connection, snapshot: dict[str, Any], kind: ResultKind
+    ) -> RetrieveRequest | None:
+        file_id = file_id_of(snapshot, FILE_FIELDS[kind])
+        if file_id is None:
+            return None
+        base, collection, query = self._collection(conn, "files")
+        url = with_query(file_content_url(base, collection, file_id), query)
+        return RetrieveRequest(url=url, headers=self._headers(conn))

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
 from worker.backoff import parse_retry_after_s
@@ -17,15 +17,19 @@ from worker.providers.words import int_counts, normalize_status, unix_seconds
 __all__ = [
     "LIST_CALL",
     "PARAMS_ENCODING_KEY",
+    "RESULT_KINDS",
     "RETRYABLE_STATUS_CODES",
     "BatchPage",
     "Provider",
+    "ResultKind",
     "RetrieveRequest",
     "batch_url",
     "clamp_limit",
     "cursor_page",
     "decode_answer",
     "error_message",
+    "file_content_url",
+    "file_id_of",
     "int_counts",
     "list_url",
     "normalize_status",
@@ -44,6 +48,10 @@ RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529}
 PARAMS_ENCODING_KEY = "params_encoding"
 
 LIST_CALL = ""  # the batch_id that errors of a list call carry: they concern no one batch
+
+# A batch's two result files: what it answered (``output``) and its failed requests.
+ResultKind = Literal["output", "errors"]
+RESULT_KINDS: tuple[ResultKind, ...] = ("output", "errors")
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,12 @@ class Provider(Protocol):
     def parse_list(self, body: Any, *, cursor: str | None, limit: int) -> BatchPage:
         """One list answer; ``cursor`` and ``limit`` are those the request was made with."""
 
+    def result_request(
+        self, conn: Connection, snapshot: dict[str, Any], kind: ResultKind
+    ) -> RetrieveRequest | None:
+        """The GET of a result file of the batch whose raw object (as retrieved) is
+        ``snapshot``, with the same key as its retrieve; None when it has no such file."""
+
 
 # --- building requests -------------------------------------------------------------------
 
@@ -92,6 +106,21 @@ def batch_url(
     """``{base}{collection}/{id}`` with the id escaped so it stays one path segment."""
     url = f"{base_url.rstrip('/')}{collection}/{quote(batch_id, safe='')}"
     return url + "/" if trailing_slash else url
+
+
+def file_content_url(
+    base_url: str, collection: str, file_id: str, *, trailing_slash: bool = False
+) -> str:
+    """``{base}{collection}/{id}/content``: the bytes of a file, as OpenAI's files API
+    serves them (and the services copying it)."""
+    url = batch_url(base_url, collection, file_id) + "/content"
+    return url + "/" if trailing_slash else url
+
+
+def file_id_of(snapshot: Mapping[str, Any], field: str) -> str | None:
+    """The file id a batch object names in ``field``; None for none (or not a string)."""
+    value = snapshot.get(field)
+    return value if isinstance(value, str) and value else None
 
 
 def with_query(url: str, query: Mapping[str, str | int | None]) -> str:

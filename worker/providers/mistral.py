@@ -3,7 +3,8 @@
 - ``GET {base}/batch/jobs/{id}`` with a Bearer key.
 - ``status``: QUEUED, RUNNING, CANCELLATION_REQUESTED, then SUCCESS, FAILED,
   TIMEOUT_EXCEEDED (expired) or CANCELLED; ``words`` maps them.
-- ``output_file`` / ``error_file`` are the file ids; counts come from ``total_requests``,
+- ``output_file`` / ``error_file`` are the file ids (their bytes at
+  ``{base}/files/{id}/content``); counts come from ``total_requests``,
   ``succeeded_requests`` and ``failed_requests`` (``completed_requests`` counts both
   outcomes, so it is not OpenAI's ``completed``). ``created_at`` is Unix seconds; a job
   has no expiry time.
@@ -22,9 +23,12 @@ from worker.models import Connection, Snapshot
 from worker.providers.base import (
     LIST_CALL,
     BatchPage,
+    ResultKind,
     RetrieveRequest,
     batch_url,
     clamp_limit,
+    file_content_url,
+    file_id_of,
     list_url,
     normalize_status,
     reject_params_encoding,
@@ -34,6 +38,7 @@ from worker.providers.base import (
 
 COLLECTION = "/batch/jobs"
 MAX_LIST_LIMIT = 100
+FILE_FIELDS: dict[ResultKind, str] = {"output": "output_file", "errors": "error_file"}
 COUNTERS = {
     "total": "total_requests",
     "completed": "succeeded_requests",
@@ -96,3 +101,12 @@ class MistralProvider:
         total = body.get("total")
         more = (page + 1) * page_size < total if isinstance(total, int) else len(items) == page_size
         return BatchPage(snapshots, str(page + 1) if more and items else None)
+
+    def result_request(
+        self, conn: Connection, snapshot: dict[str, Any], kind: ResultKind
+    ) -> RetrieveRequest | None:
+        file_id = file_id_of(snapshot, FILE_FIELDS[kind])
+        if file_id is None:
+            return None
+        url = file_content_url(conn.base_url, "/files", file_id)
+        return RetrieveRequest(url=url, headers=self._headers(conn))

@@ -7,12 +7,17 @@ with a slash), the field naming the batch's deadline and extra headers:
   JSON or (Respan's newer docs) base64 of that JSON, per ``params["params_encoding"]``.
 - Portkey: ``x-portkey-*`` routing headers come from the connection's ``headers``. Behind
   Bedrock or Vertex it answers their words (``partially_completed``, ``stopped``,
-  ``JOB_STATE_SUCCEEDED``, ...) and millisecond timestamps; ``words`` maps both.
+  ``JOB_STATE_SUCCEEDED``, ...) and millisecond timestamps; ``words`` maps both. Its
+  gateway serves a batch's output at ``/batches/{id}/output`` (whatever the provider
+  behind it keeps the file in: S3, GCS, OpenAI's files); the error file is a file.
 - Together: upper-case words (``COMPLETED``), RFC 3339 times, ``job_deadline`` for the
   expiry, no ``request_counts``; its list call answers a bare JSON array.
 - Groq: plain OpenAI under ``/openai/v1``.
 - LiteLLM proxy: adds ``complete`` for completed; ``custom-llm-provider`` is an ordinary
   connection header.
+
+Result files: ``GET {base}/files/{id}/content`` (with the batch path's trailing slash
+where there is one) of ``output_file_id`` / ``error_file_id``, with the retrieve's headers.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from worker.models import Connection, Snapshot
 from worker.providers.base import (
     PARAMS_ENCODING_KEY,
     BatchPage,
+    ResultKind,
     RetrieveRequest,
     batch_url,
     clamp_limit,
     cursor_page,
+    file_content_url,
+    file_id_of,
     int_counts,
     list_url,
     normalize_status,
@@ -40,6 +48,8 @@ from worker.providers.base import (
 
 PARAMS_ENCODINGS = ("json", "base64")
 MAX_LIST_LIMIT = 100
+# Where an OpenAI batch object names its result files (Azure's and Together's too).
+FILE_FIELDS: dict[ResultKind, str] = {"output": "output_file_id", "errors": "error_file_id"}
 
 
 def openai_snapshot(
@@ -78,6 +88,7 @@ class OpenAIFamilyProvider:
     trailing_slash: bool = False
     params_header: str | None = None
     expires_field: str = "expires_at"
+    batch_output: bool = False  # the output at /batches/{id}/output (Portkey's gateway)
 
     def check_options(self, base_url: str | None, params: dict[str, Any] | None) -> None:
         if self.params_header is None:
@@ -110,6 +121,21 @@ class OpenAIFamilyProvider:
     def parse_list(self, body: Any, *, cursor: str | None, limit: int) -> BatchPage:
         return cursor_page(body, self.snapshot, provider=self.name)
 
+    def result_request(
+        self, conn: Connection, snapshot: dict[str, Any], kind: ResultKind
+    ) -> RetrieveRequest | None:
+        file_id = file_id_of(snapshot, FILE_FIELDS[kind])
+        if file_id is None:
+            return None
+        batch_id = file_id_of(snapshot, "id")
+        if kind == "output" and self.batch_output and batch_id is not None:
+            url = batch_url(conn.base_url, "/batches", batch_id) + "/output"
+        else:
+            url = file_content_url(
+                conn.base_url, "/files", file_id, trailing_slash=self.trailing_slash
+            )
+        return RetrieveRequest(url=url, headers=self._headers(conn))
+
 
 OPENAI_FAMILY = (
     OpenAIFamilyProvider("openai", "https://api.openai.com/v1"),
@@ -126,7 +152,7 @@ OPENAI_FAMILY = (
         trailing_slash=True,
         params_header="X-Data-Respan-Params",
     ),
-    OpenAIFamilyProvider("portkey", "https://api.portkey.ai/v1"),
+    OpenAIFamilyProvider("portkey", "https://api.portkey.ai/v1", batch_output=True),
     OpenAIFamilyProvider("together", "https://api.together.xyz/v1", expires_field="job_deadline"),
     OpenAIFamilyProvider("groq", "https://api.groq.com/openai/v1"),
     OpenAIFamilyProvider("litellm", "http://localhost:4000/v1"),
