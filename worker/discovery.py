@@ -62,7 +62,7 @@ async def discover(
         bound.warning("discovery_failed", error=str(exc), retry_in_s=retry_s)
         store.schedule_discovery(conn.id, at=time.time() + retry_s)
         return DiscoveryOutcome(0, 0, {})
-    outcome = _record_listed(store, conn, snapshots, interval_s, time.time())
+    outcome = _record_listed(store, conn, snapshots, limits, interval_s, time.time())
     store.schedule_discovery(conn.id, at=time.time() + interval_s)
     if outcome.registered:
         bound.info("batches_discovered", listed=outcome.listed, registered=outcome.registered)
@@ -107,7 +107,12 @@ def news_since(conn: Connection, retention_s: float, now: float) -> float:
 
 
 def _record_listed(
-    store: Store, conn: Connection, snapshots: list[Snapshot], interval_s: float, now: float
+    store: Store,
+    conn: Connection,
+    snapshots: list[Snapshot],
+    limits: PollLimits,
+    interval_s: float,
+    now: float,
 ) -> DiscoveryOutcome:
     by_wid = {keys.watch_id(conn.tenant, s.batch_id): s for s in snapshots}
     known = {w.id for w in store.watches_by_id(list(by_wid))}
@@ -130,7 +135,7 @@ def _record_listed(
     covered = [
         w for w in store.watches_by_id(list(by_wid)) if w.watching and w.connection_id == conn.id
     ]
-    deliveries = _record_covered(store, conn, covered, by_wid, interval_s, now)
+    deliveries = _record_covered(store, conn, covered, by_wid, limits, interval_s, now)
     return DiscoveryOutcome(len(snapshots), registered, deliveries)
 
 
@@ -139,12 +144,13 @@ def _record_covered(
     conn: Connection,
     covered: list[Watch],
     by_wid: dict[str, Snapshot],
+    limits: PollLimits,
     interval_s: float,
     now: float,
 ) -> Created:
     """Record the listed snapshots as polls and push back the covered batches' retrieves."""
     results: list[Snapshot | ProviderError] = [by_wid[w.id] for w in covered]
-    records, deliveries = record_results(store, covered, results, {conn.id: conn}, now)
+    records, deliveries = record_results(store, covered, results, {conn.id: conn}, now, limits)
     covered_until = now + COVERED_ROUNDS * interval_s
     store.defer_polls(
         {

@@ -67,6 +67,13 @@ def watch_failed_event_id(watch: Watch) -> str:
     )  # fmt: skip
 
 
+def signal_event_id(watch: Watch, event_type: str, *parts: str) -> str:
+    """A signal of a watch (``worker/signals.py``): one per step, lead time or stall."""
+    return derived_event_id(
+        event_type, watch.tenant, watch.connection_id, watch.batch_id, *parts, watch_id=watch.id
+    )
+
+
 def endpoint_disabled_event_id(endpoint: Endpoint, disabled_at: int) -> str:
     """One endpoint disabled at one time."""
     return derived_event_id("endpoint_disabled", endpoint.tenant, endpoint.id, str(disabled_at))
@@ -111,7 +118,7 @@ def new_event(
     )
 
 
-def batch_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any]:
+def batch_data(watch: Watch, snapshot: Snapshot, provider: str, now: float) -> dict[str, Any]:
     """A status change: the provider's word, the normalised status and the file ids."""
     return {
         "id": watch.batch_id,
@@ -124,12 +131,58 @@ def batch_data(watch: Watch, snapshot: Snapshot, provider: str) -> dict[str, Any
         "provider": provider,
         "connection_id": watch.connection_id,
         "metadata": watch.metadata,
+        "duration_s": duration_s(watch, snapshot, now),
+        **({"succeeded_share": succeeded_share(snapshot)} if snapshot.is_terminal else {}),
         "batch": snapshot.raw,
     }
 
 
+def duration_s(watch: Watch, snapshot: Snapshot | None, now: float) -> float:
+    """From the batch's creation (its registration, when the provider gives no time)."""
+    created = snapshot.created_at if snapshot else watch.summary.get("batch_created_at")
+    if not isinstance(created, int | float) or not created:
+        created = watch.created_at
+    return round(max(now - created, 0.0), 3)
+
+
+def succeeded_share(snapshot: Snapshot) -> float | None:
+    """Of the batch's requests, the share that succeeded; None without counts."""
+    counts = snapshot.request_counts or {}
+    total = counts.get("total") or 0
+    return round(counts.get("completed", 0) / total, 4) if total > 0 else None
+
+
+def progress_view(counts: Any) -> dict[str, Any] | None:
+    """``completed``, ``failed``, ``total`` and the ``percent`` done; None without counts."""
+    if not isinstance(counts, dict) or not counts.get("total"):
+        return None
+    completed, failed, total = (int(counts.get(k, 0)) for k in ("completed", "failed", "total"))
+    percent = round(100 * (completed + failed) / total, 2)
+    return {"completed": completed, "failed": failed, "total": total, "percent": percent}
+
+
+def batch_signal_data(
+    watch: Watch, snapshot: Snapshot, provider: str, reading: dict[str, Any], now: float
+) -> dict[str, Any]:
+    """A signal (progress, expiring, stalled, resumed): where the batch stands and its pace."""
+    return {
+        "id": watch.batch_id,
+        "status": snapshot.word,
+        "normalized_status": snapshot.status,
+        "progress": progress_view(snapshot.request_counts),
+        "request_counts": snapshot.request_counts,
+        "request_rate_per_s": reading["request_rate_per_s"],
+        "estimated_completion_at": reading["estimated_completion_at"],
+        "expires_at": reading["expires_at"],
+        "duration_s": duration_s(watch, snapshot, now),
+        "provider": provider,
+        "connection_id": watch.connection_id,
+        "metadata": watch.metadata,
+    }
+
+
 def watch_failed_data(
-    watch: Watch, *, message: str, status_code: int | None, provider: str
+    watch: Watch, *, message: str, status_code: int | None, provider: str, now: float
 ) -> dict[str, Any]:
     """``batch.watch_failed``: the last-seen status and why polling stopped."""
     return {
@@ -141,6 +194,7 @@ def watch_failed_data(
         "provider": provider,
         "connection_id": watch.connection_id,
         "metadata": watch.metadata,
+        "duration_s": duration_s(watch, None, now),
     }
 
 

@@ -30,10 +30,22 @@ TERMINAL = frozenset(
 WATCH_FAILED = "batch.watch_failed"
 WEBHOOK_TEST = "webhook.test"
 ENDPOINT_DISABLED = "endpoint.disabled"  # opt-in: sent to a tenant's other endpoints
+PROGRESS = "batch.progress"  # opt-in, like every signal (worker/signals.py)
+EXPIRING = "batch.expiring"
+STALLED = "batch.stalled"
+RESUMED = "batch.resumed"
+SIGNAL_EVENT_TYPES = (PROGRESS, EXPIRING, STALLED, RESUMED)
 DEFAULT_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if s.is_terminal)
 OPT_IN_EVENT_TYPES = tuple(f"batch.{s.value}" for s in BatchStatus if not s.is_terminal)
 EVENT_TYPES = frozenset(
-    {*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, WATCH_FAILED, WEBHOOK_TEST, ENDPOINT_DISABLED}
+    {
+        *DEFAULT_EVENT_TYPES,
+        *OPT_IN_EVENT_TYPES,
+        *SIGNAL_EVENT_TYPES,
+        WATCH_FAILED,
+        WEBHOOK_TEST,
+        ENDPOINT_DISABLED,
+    }
 )
 
 PROVIDERS = (
@@ -147,6 +159,15 @@ class Connection:
         }
 
 
+# An endpoint's options, by their API names, and the Endpoint fields that hold them.
+ENDPOINT_OPTIONS = {
+    "progress_step": "progress_step",
+    "expiring_lead_time": "expiring_lead_s",
+    "result_links_ttl": "result_links_ttl_s",
+    "include_results_summary": "include_results_summary",
+}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     id: str
@@ -161,12 +182,20 @@ class Endpoint:
     disabled_reason: str
     created_at: float
     rate_limit: int | None = None  # deliveries per second; None: BATCHHOOK_ENDPOINT_RATE_LIMIT
+    progress_step: int = 10  # batch.progress each time this many more percent are done
+    expiring_lead_s: int = 3600  # batch.expiring this long before the deadline
+    result_links_ttl_s: int = 86400  # how long the links to result files stay valid
+    include_results_summary: bool = False  # terminal events count the output file's lines
 
     def signing_secrets(self, now: float) -> list[str]:
         secrets = [self.secret]
         if self.old_secret and (self.old_secret_expires_at or 0) > now:
             secrets.append(self.old_secret)
         return secrets
+
+    def options(self) -> dict[str, Any]:
+        """The options of the events it gets, by their API names."""
+        return {name: getattr(self, field) for name, field in ENDPOINT_OPTIONS.items()}
 
     def public(self) -> dict[str, Any]:
         return {
@@ -178,6 +207,7 @@ class Endpoint:
             "disabled": self.disabled,
             "disabled_reason": self.disabled_reason or None,
             "rate_limit": self.rate_limit,
+            **self.options(),
             "created_at": int(self.created_at),
         }
 
@@ -242,3 +272,4 @@ class PollRecord:
     error: str | None = None
     not_found_since: float | None = None  # kept on the watch while 404s are within grace
     backs_off: bool = True  # an error that grows the batch's back-off (not a paced 429)
+    signals: tuple[NewEvent, ...] = ()  # progress, expiring, stalled, resumed

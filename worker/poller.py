@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from worker import metrics
+from worker import keys, metrics
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import PollClient, retrieve
+from worker.signals import DEFAULT_STALL, StallThresholds
 from worker.store import Allowance, DeliveryJob, Store, new_delivery_jobs
 from worker.transitions import changes_status, plan_error, plan_snapshot
 
@@ -65,20 +66,23 @@ def _plan(
     conns: dict[str, Connection],
     endpoints: dict[str, list[Endpoint]],
     now: float,
-    not_found_grace_s: float = 0.0,
+    limits: PollLimits,
 ) -> PollRecord:
     conn = conns.get(watch.connection_id)
     provider = conn.provider if conn else "unknown"
     tenant_endpoints = endpoints.get(watch.tenant, [])
     if isinstance(result, Snapshot):
-        return plan_snapshot(watch, result, provider=provider, endpoints=tenant_endpoints, now=now)
+        return plan_snapshot(
+            watch, result, provider=provider, endpoints=tenant_endpoints, now=now,
+            stall=limits.stall,
+        )  # fmt: skip
     return plan_error(
         watch,
         result,
         provider=provider,
         endpoints=tenant_endpoints,
         now=now,
-        not_found_grace_s=not_found_grace_s,
+        not_found_grace_s=limits.not_found_grace_s,
     )
 
 
@@ -89,6 +93,7 @@ class PollLimits:
     calls_per_second: int = 0  # per connection; 0: no limit
     rate_limit_pause_s: float = 10.0
     not_found_grace_s: float = 0.0  # how long a 404 batch is retried before watch_failed
+    stall: StallThresholds = DEFAULT_STALL  # when batch.stalled is sent
 
 
 @dataclass
@@ -209,9 +214,7 @@ async def poll_chunk(
     endpoints = EndpointsCache(store)
 
     def record_changes(read: list[tuple[Watch, Result]]) -> None:
-        recorded, new = record_results(
-            store, *_unzip(read), conns, time.time(), limits.not_found_grace_s, endpoints
-        )
+        recorded, new = record_results(store, *_unzip(read), conns, time.time(), limits, endpoints)
         records.extend(recorded)
         created.update(new)
         on_created(new)
@@ -232,7 +235,10 @@ async def poll_chunk(
     changes.flush()  # whatever the last turn read, and any failure to record it
     now = time.time()
     rest = [(w, r) for w, r in zip(watches, results, strict=True) if not _creates_event(w, r)]
-    records += record_results(store, *_unzip(rest), conns, now, limits.not_found_grace_s)[0]
+    recorded, new = record_results(store, *_unzip(rest), conns, now, limits, endpoints)
+    records += recorded
+    created.update(new)  # signals of unchanged batches (progress, ...): attempted now too
+    on_created(new)
     _pause_rate_limited(store, watches, results, limits, now)
     _queue_behind(store, records, budget.not_before)
     return created
@@ -291,18 +297,21 @@ def record_results(
     results: list[Result],
     conns: dict[str, Connection],
     now: float,
-    not_found_grace_s: float = 0.0,
+    limits: PollLimits,
     endpoints: EndpointsCache | None = None,
 ) -> tuple[list[PollRecord], Created]:
     """Record what each watch's poll found in one round trip; returns the records and
     the first attempts to make of the deliveries created, per watch id."""
     if not watches:
         return [], {}
-    tenants = {w.tenant for w, r in zip(watches, results, strict=True) if _creates_event(w, r)}
+    tenants = {  # every answer may signal (progress, ...), an error only when it is final
+        w.tenant
+        for w, r in zip(watches, results, strict=True)
+        if isinstance(r, Snapshot) or _creates_event(w, r)
+    }
     subscribers = (endpoints or EndpointsCache(store)).of(tenants)
     records = [
-        _plan(w, r, conns, subscribers, now, not_found_grace_s)
-        for w, r in zip(watches, results, strict=True)
+        _plan(w, r, conns, subscribers, now, limits) for w, r in zip(watches, results, strict=True)
     ]
     outcomes = store.record_polls(records)
     for watch, record in zip(watches, records, strict=True):
@@ -320,8 +329,13 @@ def _created_jobs(
     created: Created = {}
     for record in records:
         _, delivery_ids = outcomes[record.watch_id]
-        if delivery_ids and record.event is not None:
-            created[record.watch_id] = new_delivery_jobs(record.event, delivery_ids, endpoints)
+        if not delivery_ids:
+            continue
+        made = [*([record.event] if record.event else []), *record.signals]
+        jobs = created.setdefault(record.watch_id, [])
+        for event in made:
+            of_event = [d for d in delivery_ids if keys.split_delivery_id(d)[0] == event.id]
+            jobs += new_delivery_jobs(event, of_event, endpoints)
     return created
 
 

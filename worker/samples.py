@@ -13,9 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker import events, simulator
+from worker import events, signals, simulator
 from worker.models import (
     ENDPOINT_DISABLED,
+    EXPIRING,
+    PROGRESS,
+    RESUMED,
+    SIGNAL_EVENT_TYPES,
+    STALLED,
     WATCH_FAILED,
     WEBHOOK_TEST,
     BatchStatus,
@@ -69,7 +74,7 @@ def _batch_event_data(status: BatchStatus, now: int) -> dict[str, Any]:
     raw = simulator.BatchBook(((status.value, 0.0),), clock=lambda: now).get(SAMPLE_BATCH_ID)
     snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, raw)
     watch = sample_watch(PREVIOUS_STATUS[status], now)
-    return events.batch_data(watch, snapshot, SAMPLE_PROVIDER)
+    return events.batch_data(watch, snapshot, SAMPLE_PROVIDER, float(now))
 
 
 def _sample_endpoint(now: int) -> Endpoint:
@@ -99,9 +104,35 @@ def sample_data(event_type: str, now: int) -> dict[str, Any]:
         watch = sample_watch(BatchStatus.IN_PROGRESS, now)
         message = "openai answered 404: No batch found with id 'batch_sample'."
         return events.watch_failed_data(
-            watch, message=message, status_code=404, provider=SAMPLE_PROVIDER
+            watch, message=message, status_code=404, provider=SAMPLE_PROVIDER, now=now
         )
+    if event_type in SIGNAL_EVENT_TYPES:
+        return _signal_data(event_type, now)
     return _batch_event_data(BatchStatus(event_type.removeprefix("batch.")), now)
+
+
+def _signal_data(event_type: str, now: int) -> dict[str, Any]:
+    """A batch half done at 2.5 requests a second, 40 minutes before its deadline."""
+    raw = simulator.BatchBook((("in_progress", 0.0),), clock=lambda: now).get(SAMPLE_BATCH_ID)
+    raw["request_counts"] = {"total": 10000, "completed": 4980, "failed": 20}
+    snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, raw)
+    reading = signals.Reading(
+        moved_at=now - 30,
+        estimated_completion_at=now + 2000.0,
+        request_rate_per_s=2.5,
+        expires_at=now + 2400.0,
+        stalled_since=None,
+    )
+    watch = sample_watch(BatchStatus.IN_PROGRESS, now)
+    data = events.batch_signal_data(watch, snapshot, SAMPLE_PROVIDER, reading.summary(), now)
+    stalled_since = now - 3 * 3600
+    extra: dict[str, Any] = {
+        PROGRESS: {"progress_step": 50},
+        EXPIRING: signals.expiring_data(reading, 3600),
+        STALLED: {"stalled_for_s": float(now - stalled_since)},
+        RESUMED: {"stalled_since": stalled_since, "stalled_for_s": float(now - stalled_since)},
+    }[event_type]
+    return {**data, **extra}
 
 
 def sample_event(event_type: str, now: float | None = None) -> NewEvent:

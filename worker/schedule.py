@@ -94,12 +94,10 @@ def _rate_per_s(done_before: int, since: float, progress: Progress) -> float:
     return (progress.done - done_before) / elapsed_s if elapsed_s > 0 else 0.0
 
 
-def estimated_completion_at(obs: Observation) -> float | None:
-    """When the last request should finish at the rate seen so far; None if unknown.
-
-    Of the two rates, since the status was first seen and since the previous poll, the
-    faster wins: a poll a little early costs one call, a poll late costs delay.
-    """
+def observed_rate_per_s(obs: Observation) -> float | None:
+    """Requests finished per second: of the two rates, since the status was first seen
+    and since the previous poll, the faster (a poll a little early costs one call, a poll
+    late costs delay); None without counts."""
     progress = obs.progress
     if progress is None or progress.total <= 0:
         return None
@@ -107,10 +105,15 @@ def estimated_completion_at(obs: Observation) -> float | None:
     previous = obs.previous_progress
     if previous is not None and previous.total == progress.total:
         rates.append(_rate_per_s(previous.done, previous.at, progress))
-    rate = max(rates)
-    if rate <= 0:
+    return max(rates)
+
+
+def estimated_completion_at(obs: Observation) -> float | None:
+    """When the last request should finish at the observed rate; None if unknown."""
+    rate = observed_rate_per_s(obs)
+    if obs.progress is None or rate is None or rate <= 0:
         return None
-    return progress.at + max(progress.total - progress.done, 0) / rate
+    return obs.progress.at + max(obs.progress.total - obs.progress.done, 0) / rate
 
 
 def _approach_s(target_at: float, now: float) -> float:

@@ -23,6 +23,7 @@ from worker.outbox import deliver_jobs, deliver_many
 from worker.poller import Created, PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
 from worker.settings import Settings
+from worker.signals import StallThresholds
 from worker.store import DeliveryJob
 
 log = structlog.get_logger()
@@ -76,6 +77,9 @@ def poll_limits(settings: Settings) -> PollLimits:
         calls_per_second=settings.provider_calls_per_second,
         rate_limit_pause_s=settings.rate_limit_pause_s,
         not_found_grace_s=settings.not_found_grace_s,
+        stall=StallThresholds(
+            validating_s=settings.stall_validating_s, running_s=settings.stall_running_s
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from worker import events, schedule
+from worker import events, schedule, signals
 from worker.errors import Permanent, ProviderError
 from worker.models import (
     UNKNOWN_STATUS,
@@ -84,22 +84,33 @@ def observation(watch: Watch, snapshot: Snapshot, now: float) -> schedule.Observ
 
 
 def plan_snapshot(
-    watch: Watch, snapshot: Snapshot, *, provider: str, endpoints: Iterable[Endpoint], now: float
+    watch: Watch,
+    snapshot: Snapshot,
+    *,
+    provider: str,
+    endpoints: Iterable[Endpoint],
+    now: float,
+    stall: signals.StallThresholds = signals.DEFAULT_STALL,
 ) -> PollRecord:
-    next_at = (
-        None
-        if snapshot.is_terminal
-        else schedule.next_poll_at(
+    endpoints = list(endpoints)
+    obs = observation(watch, snapshot, now)
+    found = signals.plan(
+        watch, snapshot, obs, provider=provider, endpoints=endpoints, thresholds=stall
+    )
+    next_at = None
+    if not snapshot.is_terminal:
+        next_at = schedule.next_poll_at(
             now=now,
             created_at=watch.created_at,
             poll_interval_s=watch.poll_interval_s,
-            observation=observation(watch, snapshot, now),
+            observation=obs,
             due_at=watch.next_poll_at,
         )
-    )
+        if found.wake_at is not None:  # a warning due before then is sent on time
+            next_at = min(next_at, found.wake_at)
     event = None
     if changes_status(watch, snapshot) and snapshot.status != UNKNOWN_STATUS:
-        data = events.batch_data(watch, snapshot, provider)
+        data = events.batch_data(watch, snapshot, provider, now)
         event_id = events.status_event_id(watch, snapshot.word)
         event_type = event_type_for(snapshot.status)
         event = make_event(watch, event_type, data, endpoints, now, event_id=event_id)
@@ -111,8 +122,9 @@ def plan_snapshot(
         expected_status=watch.status,
         status=snapshot.word,
         snapshot=snapshot.raw,
-        summary=snapshot.summary(now),
+        summary={**snapshot.summary(now), **found.reading.summary()},
         event=event,
+        signals=tuple(found.events),
     )
 
 
@@ -173,7 +185,7 @@ def plan_error(
             backs_off=backs_off,
         )
     data = events.watch_failed_data(
-        watch, message=message, status_code=error.status_code, provider=provider
+        watch, message=message, status_code=error.status_code, provider=provider, now=now
     )
     event_id = events.watch_failed_event_id(watch)
     event = make_event(watch, WATCH_FAILED, data, endpoints, now, event_id=event_id)

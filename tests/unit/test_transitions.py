@@ -153,6 +153,8 @@ def test_status_change_event_body_has_the_openai_event_shape_and_our_extra_field
         "provider": "keywordsai",
         "connection_id": "conn_1",
         "metadata": {"job": "nightly"},
+        "duration_s": 30.0,  # since the registration: the batch object gives no created_at
+        "succeeded_share": 0.6667,
         "batch": BATCH_RAW,
     }
 

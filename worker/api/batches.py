@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from worker import events
 from worker.api.deps import StoreDep, TenantDep
 from worker.api.schemas import BatchIn
 from worker.errors import NotFound
@@ -35,7 +36,20 @@ def batch_view(watch: Watch) -> dict[str, Any]:
         "output_file_id": snapshot.get("output_file_id"),
         "error_file_id": snapshot.get("error_file_id"),
         "request_counts": snapshot.get("request_counts"),
+        "progress": events.progress_view(snapshot.get("request_counts")),
+        "request_rate_per_s": snapshot.get("request_rate_per_s"),
+        "estimated_completion_at": snapshot.get("estimated_completion_at"),
+        "expires_at": snapshot.get("expires_at"),
+        "stall": _open_stall(snapshot) if watch.watching else None,
     }
+
+
+def _open_stall(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The stall the last poll saw: since when the batch has not moved."""
+    since, seen = summary.get("stalled_since"), summary.get("observed_at")
+    if not isinstance(since, int | float) or not isinstance(seen, int | float):
+        return None
+    return {"since": since, "for_s": round(seen - since, 3)}
 
 
 def detailed_view(store: Store, watch: Watch) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def create_endpoint(
         description=body.description,
         secret=secret,
         rate_limit=body.rate_limit,
+        options=body.options(),
     )
     return {**ep.public(), "secret": secret}
 

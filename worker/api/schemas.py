@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.models import DEFAULT_EVENT_TYPES, EVENT_TYPES
+from worker.models import DEFAULT_EVENT_TYPES, ENDPOINT_OPTIONS, EVENT_TYPES
 from worker.providers import REGISTRY, unknown_provider_message
 from worker.providers.base import PARAMS_ENCODING_KEY
 from worker.signing import is_valid_secret
@@ -106,7 +106,26 @@ def _check_events(value: list[str] | None) -> list[str] | None:
 RateLimit = Annotated[int, Field(ge=1, le=10_000)]
 
 
-class EndpointIn(Body):
+ProgressStep = Annotated[int, Field(ge=1, le=100)]  # percent
+LeadTime = Annotated[int, Field(ge=60, le=30 * 86400)]  # seconds
+LinksTtl = Annotated[int, Field(ge=60, le=7 * 86400)]  # seconds
+
+
+class EndpointOptions(Body):
+    """How the endpoint's opt-in events behave (``models.ENDPOINT_OPTIONS``)."""
+
+    progress_step: ProgressStep | None = None  # batch.progress every this many percent
+    expiring_lead_time: LeadTime | None = None  # batch.expiring this long before the deadline
+    result_links_ttl: LinksTtl | None = None  # output_url / error_url stay valid this long
+    include_results_summary: bool | None = None  # terminal events summarise the output
+
+    def options(self) -> dict[str, int | bool]:
+        return {
+            name: value for name in ENDPOINT_OPTIONS if (value := getattr(self, name)) is not None
+        }
+
+
+class EndpointIn(EndpointOptions):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
     description: Annotated[str, StringConstraints(max_length=500)] = ""
@@ -117,7 +136,7 @@ class EndpointIn(Body):
     _secret = field_validator("secret")(_check_secret)
 
 
-class EndpointPatch(Body):
+class EndpointPatch(EndpointOptions):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
     events: list[str] | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None

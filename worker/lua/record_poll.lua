@@ -1,12 +1,14 @@
 -- Record one successful poll of a watched batch. If the status differs from the
 -- last-seen one, append to the history and create the event with its deliveries, all in
--- this one step; the caller's expected previous status guards against a stale read.
--- KEYS: watch, its history, its events, due, stats, finished, then the event's keys
---       (see create_event in _events.lua) from KEYS[7] when there is an event
+-- this one step; the caller's expected previous status guards against a stale read. The
+-- poll's signals (progress, expiring, stalled, resumed) are created unless it conflicts.
+-- KEYS: watch, its history, its events, due, stats, finished, then each event's keys
+--       (see create_event in _events.lua) from KEYS[7]: the status event's, then the
+--       signals'
 -- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot, summary
 --       (the normalised fields), retention_s (of a stopped watch), the watch's member of
---       finished, wid, then the event fields (see event_from_argv) from ARGV[10], absent
---       when the new status maps to no event
+--       finished, wid, the number of status events (0 or 1), the number of signals, then
+--       each event's fields (see event_from_argv) from ARGV[12]
 -- Counts the poll in stats: polls_<outcome>, and transitions_<normalized status>.
 local wk, due, stats = KEYS[1], KEYS[4], KEYS[5]
 local expected, status, now, next_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -33,17 +35,39 @@ end
 local function finish_if_stopped()  -- after any event's keys exist, so they expire too
   if next_at == '' then finish_watch(now, ARGV[7], ARGV[8]) end
 end
-if current == status then reschedule(); finish_if_stopped(); return {counted('unchanged')} end
+local status_events, signals = tonumber(ARGV[10]), tonumber(ARGV[11])
+local k, a = 7, 12  -- the next event's first key and first argument
+local created = {}
+local function next_event(create)
+  local e = event_from_argv(a)
+  if create then
+    for _, did in ipairs(create_event(k, e)) do created[#created + 1] = did end
+  end
+  k = k + 5 + #cjson.decode(e.endpoint_ids)  -- event, 4 indexes, one delivery per endpoint
+  a = a + 10
+end
+local function create_signals()
+  for _ = 1, signals do next_event(true) end
+end
+if current == status then
+  reschedule()
+  for _ = 1, status_events do next_event(false) end  -- another poll recorded the change
+  create_signals()
+  finish_if_stopped()
+  table.insert(created, 1, counted('unchanged'))
+  return created
+end
 if current ~= expected then
   redis.call('HSET', wk, 'next_poll_at', now)
   redis.call('ZADD', due, now, wid)
   return {counted('conflict')}
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
-redis.call('RPUSH', KEYS[2], cjson.encode({status = status, at = tonumber(now), event_id = ARGV[10]}))
+local event_id = status_events > 0 and ARGV[12] or nil
+redis.call('RPUSH', KEYS[2], cjson.encode({status = status, at = tonumber(now), event_id = event_id}))
 reschedule()
-local created = {}
-if ARGV[10] ~= nil then created = create_event(7, event_from_argv(10)) end
+for _ = 1, status_events do next_event(true) end
+create_signals()
 finish_if_stopped()
 local normalized = cjson.decode(ARGV[6]).normalized_status
 if type(normalized) == 'string' then

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from worker import keys
 from worker.errors import Conflict, NotFound
-from worker.models import Connection, Endpoint
+from worker.models import ENDPOINT_OPTIONS, Connection, Endpoint
 from worker.store.base import dumps, float_or_none, loads_or
 from worker.store.watches import WatchesMixin
 
@@ -158,7 +159,9 @@ class AccountsMixin(WatchesMixin):
         description: str,
         secret: str,
         rate_limit: int | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> Endpoint:
+        """``options``: by their API names (``models.ENDPOINT_OPTIONS``); unset: defaults."""
         now = time.time()
         ep = Endpoint(
             id=new_id("ep"),
@@ -173,6 +176,7 @@ class AccountsMixin(WatchesMixin):
             disabled_reason="",
             created_at=now,
             rate_limit=rate_limit,
+            **{ENDPOINT_OPTIONS[name]: value for name, value in (options or {}).items()},
         )
         pipe = self.redis.pipeline()
         pipe.hset(
@@ -187,6 +191,7 @@ class AccountsMixin(WatchesMixin):
                 "disabled": 0,
                 "created_at": now,
                 "rate_limit": rate_limit or "",
+                **_option_fields(ep.options()),
             },
         )
         pipe.zadd(keys.tenant_endpoints(tenant), {ep.id: now})
@@ -207,6 +212,7 @@ class AccountsMixin(WatchesMixin):
             disabled_reason=raw.get("disabled_reason", ""),
             created_at=float(raw["created_at"]),
             rate_limit=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
+            **_options_from(raw),
         )
 
     def endpoints_by_id(self, ids: list[str]) -> dict[str, Endpoint]:
@@ -241,6 +247,8 @@ class AccountsMixin(WatchesMixin):
                 fields["disabled_reason"] = "disabled by the API" if value else ""
             elif name == "rate_limit":
                 fields["rate_limit"] = value or ""  # None: back to the default
+            elif name in ENDPOINT_OPTIONS:
+                fields.update(_option_fields({name: value}))
             else:
                 fields[name] = value
         if fields:
@@ -272,3 +280,19 @@ class AccountsMixin(WatchesMixin):
         pipe.delete(self.keys.endpoint(endpoint_id))
         pipe.zrem(keys.tenant_endpoints(tenant), endpoint_id)
         pipe.execute()
+
+
+def _option_fields(options: Mapping[str, Any]) -> dict[str, int]:
+    """Options by their API names as the endpoint hash keeps them (whole numbers)."""
+    return {ENDPOINT_OPTIONS[name]: int(value) for name, value in options.items()}
+
+
+def _options_from(raw: Mapping[str, str]) -> dict[str, Any]:
+    """The options an endpoint hash holds (one made before them has the defaults)."""
+    found: dict[str, Any] = {}
+    for stored in ENDPOINT_OPTIONS.values():
+        if raw.get(stored):
+            found[stored] = int(raw[stored])
+    if "include_results_summary" in found:
+        found["include_results_summary"] = bool(found["include_results_summary"])
+    return found

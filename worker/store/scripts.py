@@ -216,15 +216,15 @@ class Scripts(Guarded):
         next_at: Arg = rec.next_poll_at if rec.next_poll_at is not None else ""
         record_keys = self._watch_keys(rec.watch_id)
         event: list[Arg] = []
-        if rec.event is not None:
-            record_keys += self._event_keys(rec.event)
-            event = event_args(rec.event, retention_s=retention_s, lease_until=rec.now + lease_s)
+        for one in (rec.event, *rec.signals) if rec.event is not None else rec.signals:
+            record_keys += self._event_keys(one)
+            event += event_args(one, retention_s=retention_s, lease_until=rec.now + lease_s)
         member = keys.finished_member(rec.watch_id, rec.tenant)
         if rec.error is None:
             args: list[Arg] = [
                 rec.expected_status or "", rec.status or "", rec.now, next_at,
                 dumps(rec.snapshot), dumps(rec.summary or {}), retention_s, member, rec.watch_id,
-                *event,
+                int(rec.event is not None), len(rec.signals), *event,
             ]  # fmt: skip
             return Call(self._record_poll, record_keys, args, _poll_outcome)
         not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
