@@ -185,7 +185,9 @@ async def attempt(
     timeout_s: float,
     schedule_s: tuple[float, ...],
     allow_private: bool,
+    body: str | None = None,
 ) -> AttemptOutcome:
+    """One attempt of ``job``, sending ``body`` (its stored body when None)."""
     now = time.time()
     endpoint = job.endpoint
     if endpoint is None:
@@ -197,10 +199,10 @@ async def attempt(
         check_url(endpoint.url, allow_private=allow_private, resolve=False)
     except InputError as exc:
         return refused(job, str(exc), now=now)
-    body = job.body.encode()
-    headers = signing.webhook_headers(endpoint.signing_secrets(now), job.event_id, int(now), body)
+    sent = (job.body if body is None else body).encode()
+    headers = signing.webhook_headers(endpoint.signing_secrets(now), job.event_id, int(now), sent)
     headers["user-agent"] = USER_AGENT
-    answer = await sender.post(endpoint.url, headers, body, timeout_s)
+    answer = await sender.post(endpoint.url, headers, sent, timeout_s)
     outcome = classify(answer, attempt=job.round_attempts + 1, now=now, schedule_s=schedule_s)
     log.info(
         "webhook_attempted",

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import structlog
 
-from worker import delivery, health, metrics
+from worker import delivery, health, metrics, results, results_summary
 from worker.concurrency import finished_in_batches
 from worker.settings import Settings
 from worker.store import AttemptDone, AttemptRecorded, DeliveryJob, Store
@@ -24,7 +24,7 @@ log = structlog.get_logger()
 
 
 async def _attempt(
-    sender: delivery.WebhookSender, job: DeliveryJob, settings: Settings
+    store: Store, sender: delivery.WebhookSender, job: DeliveryJob, settings: Settings
 ) -> tuple[DeliveryJob, delivery.AttemptOutcome]:
     structlog.contextvars.bind_contextvars(
         batch_id=job.batch_id,
@@ -36,11 +36,24 @@ async def _attempt(
     outcome = await delivery.attempt(
         sender,
         job,
+        body=await _body_for(store, job, settings),
         timeout_s=settings.delivery_timeout_s,
         schedule_s=settings.retry_delays_s,
         allow_private=settings.allow_private_destinations,
     )
     return job, outcome
+
+
+async def _body_for(store: Store, job: DeliveryJob, settings: Settings) -> str:
+    """The body as sent to this endpoint: a terminal event gets its result links and,
+    when the endpoint asks, the summary of its result files."""
+    endpoint = job.endpoint
+    if endpoint is None or job.event_type not in results.TERMINAL_EVENT_TYPES:
+        return job.body
+    body = results.with_result_links(job.body, job.event_type, endpoint, settings, time.time())
+    if endpoint.include_results_summary:
+        body = await results_summary.with_results_summary(store, body, endpoint, settings)
+    return body
 
 
 def record_attempts(
@@ -150,7 +163,7 @@ async def deliver_jobs(
     jobs = admitted(store, jobs, settings)
     outcomes: list[delivery.AttemptOutcome] = []
     # Each attempt runs in its own task, so its bound log context stays its own.
-    async for done in finished_in_batches(_attempt(sender, j, settings) for j in jobs):
+    async for done in finished_in_batches(_attempt(store, sender, j, settings) for j in jobs):
         record_attempts(store, done, settings)
         outcomes += [outcome for _, outcome in done]
     store.observe(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ from worker.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from worker.models import REDACTED, SENSITIVE_HEADER, Connection
+from worker.models import DEFAULT_EVENT_TYPES, REDACTED, SENSITIVE_HEADER, Connection, Endpoint
 from worker.providers import (
     RESULT_KINDS,
     PollClient,
@@ -56,6 +57,7 @@ from worker.settings import Settings
 log = structlog.get_logger()
 
 LINK_DOMAIN = b"batchhook-result-links"
+TERMINAL_EVENT_TYPES = frozenset(DEFAULT_EVENT_TYPES)  # the events that carry links
 CHUNK_BYTES = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024  # read of a refusal, for its message
 DEFAULT_CONTENT_TYPE = "application/jsonl"
@@ -150,6 +152,32 @@ def result_links(
 
 
 # --- the proxy -----------------------------------------------------------------------------
+
+
+def with_result_links(
+    body: str, event_type: str, endpoint: Endpoint, settings: Settings, now: float
+) -> str:
+    """A terminal event's body as sent to ``endpoint``: ``data.output_url`` and
+    ``data.error_url`` signed for the endpoint's ``result_links_ttl`` from this attempt,
+    so a delivery retried hours later still carries links that work. Other events, and
+    a deployment without a secret key, are sent as stored."""
+    if event_type not in TERMINAL_EVENT_TYPES or not settings.secret_key:
+        return body
+    event = json.loads(body)
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return body
+    data.update(
+        result_links(
+            settings,
+            tenant=endpoint.tenant,
+            batch_id=data["id"],
+            output_file_id=data.get("output_file_id"),
+            error_file_id=data.get("error_file_id"),
+            expires_at=int(now) + endpoint.result_links_ttl_s,
+        )
+    )
+    return json.dumps(event, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ byte to the tenant's token or to a signed link (no token), and never shows the k
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ import pytest
 from tests.e2e.flows import connect, new_batch_id, watch
 from tests.e2e.stack import TEST_SECRET_KEY, Stack
 from tests.support.provider_stub import ProviderStub
+from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 from worker import keys
@@ -340,3 +342,66 @@ def test_a_200_mib_output_streams_through_the_web_process_in_bounded_memory(
         assert rss.growth_bytes < 100 * MIB, (
             f"the web process grew {rss.growth_bytes / MIB:.0f} MiB"
         )
+
+
+def test_the_terminal_webhook_links_to_its_files_and_the_links_need_no_token(
+    tenant: Tenant,
+) -> None:
+    case = CASES["openai"]
+    with Receiver() as receiver, ProviderStub("openai", api_key="sk-links") as stub:
+        endpoint = tenant.api.post(
+            "/v1/endpoints", json={"url": receiver.url, "result_links_ttl": 600}
+        ).json()
+        receiver.secret = endpoint["secret"]
+        batch_id = new_batch_id()
+        stub.set_file(stub.output_file_id(batch_id), jsonl(batch_id, "output"))
+        sent_at = time.time()
+        stub.set_batch(batch_id, case.done)  # an output file, no error file
+        watch(tenant.api, batch_id, connect(tenant.api, stub)["id"])
+        [hook] = receiver.wait_for(predicate=lambda r: r.json["type"] == "batch.completed")
+
+        data = hook.json["data"]
+        fetched = httpx.get(data["output_url"], timeout=10)  # no token
+
+    assert hook.verified and hook.unwrapped_type == "batch.completed"
+    assert data["error_url"] is None
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.content == jsonl(batch_id, "output")
+    expires = int(httpx.URL(data["output_url"]).params["expires"])
+    assert sent_at + 600 - 5 <= expires <= time.time() + 600  # the endpoint's own TTL
+
+
+def result_line(custom_id: str, status: int, tokens: int = 0) -> bytes:
+    usage = {"prompt_tokens": tokens, "completion_tokens": 1, "total_tokens": tokens + 1}
+    body = {"usage": usage} if status == 200 else {"error": {"message": "bad request"}}
+    line = {"custom_id": custom_id, "response": {"status_code": status, "body": body}}
+    return json.dumps({**line, "error": None}).encode() + b"\n"
+
+
+def test_include_results_summary_counts_the_files_into_the_terminal_event(
+    tenant: Tenant,
+) -> None:
+    with Receiver() as receiver, ProviderStub("openai", api_key="sk-summary") as stub:
+        endpoint = tenant.api.post(
+            "/v1/endpoints", json={"url": receiver.url, "include_results_summary": True}
+        ).json()
+        receiver.secret = endpoint["secret"]
+        batch_id = new_batch_id()
+        output = b"".join(result_line(f"ok-{i}", 200, tokens=i) for i in range(30))
+        errors = b"".join(result_line(f"bad-{i}", 400) for i in range(3))
+        stub.set_file(stub.output_file_id(batch_id), output)
+        stub.set_file(error_file_id(batch_id), errors)
+        stub.set_batch(batch_id, "completed", error_file_id=error_file_id(batch_id))
+        watch(tenant.api, batch_id, connect(tenant.api, stub)["id"])
+        [hook] = receiver.wait_for(predicate=lambda r: r.json["type"] == "batch.completed")
+
+    summary = hook.json["data"]["results_summary"]
+    assert hook.verified
+    assert summary["by_status"] == {"200": 30, "400": 3}
+    assert summary["usage"] == {
+        "prompt_tokens": sum(range(30)),
+        "completion_tokens": 30,  # the failed requests used none
+        "total_tokens": sum(range(30)) + 30,
+    }
+    assert summary["failed_custom_ids"] == ["bad-0", "bad-1", "bad-2"]
+    assert hook.json["data"]["error_url"] is not None

@@ -8,7 +8,7 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import PollRecord, Watch
-from worker.store.base import StoreBase, float_or_none, loads_or
+from worker.store.base import StoreBase, dumps, float_or_none, loads_or
 from worker.store.client import Pipeline
 from worker.store.scripts import WatchRegistration
 
@@ -158,3 +158,16 @@ class WatchesMixin(StoreBase):
             rec.watch_id: (answer.outcome, answer.delivery_ids)
             for rec, answer in zip(records, answers, strict=True)
         }
+
+    def results_summary(self, wid: str) -> dict[str, Any] | None:
+        """The counts of the watched batch's result files, once made."""
+        raw = self.redis.hget(self.keys.watch(wid), "results_summary")
+        found = loads_or(raw, None)
+        return found if isinstance(found, dict) else None
+
+    def save_results_summary(self, wid: str, summary: dict[str, Any]) -> None:
+        """Keep the counts on the watch, for as long as the watch is kept (a watch that
+        has expired meanwhile is not brought back)."""
+        key = self.keys.watch(wid)
+        if self.redis.hget(key, "id") is not None:
+            self.redis.hset(key, "results_summary", dumps(summary))
