@@ -12,7 +12,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
 from worker import keys
-from worker.api import batches, connections, endpoints, errors, events, inbound, results
+from worker.api import (
+    batches,
+    catalog,
+    connections,
+    endpoints,
+    errors,
+    events,
+    inbound,
+    results,
+)
 from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
@@ -60,8 +69,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.middleware("http")(RequestMetrics(registry))
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     # results before batches: its GET /v1/batches/{batch_id:path} would take their paths
-    for module in (connections, endpoints, results, batches, events, inbound):
+    for module in (catalog, connections, endpoints, results, batches, events, inbound):
         app.include_router(module.router)
+    catalog.add_webhooks(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
