@@ -213,17 +213,20 @@ def plan(
     """The signal events this poll creates, and what the summary keeps for the next."""
     now, endpoints = obs.now, list(endpoints)
     reading = read(watch, snapshot, obs, thresholds)
-    base = events.batch_signal_data(watch, snapshot, provider, reading.summary(), now)
     made: list[NewEvent] = []
+    base: list[dict[str, Any]] = []  # made once, for the first event: most polls make none
 
-    def add(event_type: str, data: dict[str, Any], to: list[Endpoint], *parts: str) -> None:
-        event_id = events.signal_event_id(watch, event_type, *parts)
+    def add(event_type: str, extra: dict[str, Any], to: list[Endpoint], *parts: str) -> None:
+        if not to:
+            return
+        if not base:
+            base.append(events.batch_signal_data(watch, snapshot, provider, reading.summary(), now))
         made.append(
             events.new_event(
-                event_id=event_id,
+                event_id=events.signal_event_id(watch, event_type, *parts),
                 tenant=watch.tenant,
                 event_type=event_type,
-                data=data,
+                data={**base[0], **extra},
                 endpoint_ids=tuple(ep.id for ep in to),
                 now=now,
                 watch_id=watch.id,
@@ -233,16 +236,15 @@ def plan(
 
     stalled_before = _was_stalled(watch, thresholds)
     if stalled_before is not None and reading.moved_at == now:
-        resumed = {**base, "stalled_since": stalled_before, "stalled_for_s": now - stalled_before}
+        resumed = {"stalled_since": stalled_before, "stalled_for_s": now - stalled_before}
         add(RESUMED, resumed, _wanting(watch, endpoints, RESUMED), repr(stalled_before))
     if reading.stalled_since is not None and stalled_before != reading.stalled_since:
-        stalled = {**base, "stalled_for_s": round(now - reading.stalled_since, 3)}
+        stalled = {"stalled_for_s": round(now - reading.stalled_since, 3)}
         add(STALLED, stalled, _wanting(watch, endpoints, STALLED), repr(reading.stalled_since))
     for step, to in sorted(progress_steps(watch, snapshot, endpoints).items()):
-        add(PROGRESS, {**base, "progress_step": step}, to, str(step))
+        add(PROGRESS, {"progress_step": step}, to, str(step))
     for lead, to in sorted(expiring_leads(watch, snapshot, reading, endpoints, now).items()):
-        add(EXPIRING, {**base, **expiring_data(reading, lead)}, to, str(lead))
-    made = [e for e in made if e.endpoint_ids]
+        add(EXPIRING, expiring_data(reading, lead), to, str(lead))
     wake_at = _wake_at(snapshot, reading, _of_watch(watch, endpoints), now, thresholds)
     return Signals(reading=reading, events=made, wake_at=wake_at)
 
