@@ -119,7 +119,7 @@ def _was_stalled(watch: Watch, thresholds: StallThresholds) -> float | None:
     moved, seen = watch.summary.get("moved_at"), watch.summary.get("observed_at")
     if not isinstance(moved, int | float) or not isinstance(seen, int | float):
         return None
-    return float(moved) if seen - moved >= thresholds.of(watch.normalized_status) else None
+    return float(moved) if seen >= moved + thresholds.of(watch.normalized_status) else None
 
 
 def read(
@@ -128,7 +128,8 @@ def read(
     moved_at = _moved_at(watch, snapshot, obs.now)
     running = snapshot.status == BatchStatus.IN_PROGRESS
     eta = schedule.estimated_completion_at(obs) if running else None
-    stalled = not snapshot.is_terminal and obs.now - moved_at >= thresholds.of(snapshot.status)
+    # moved_at + threshold, as _wake_at schedules it: a poll woken for a stall sees it
+    stalled = not snapshot.is_terminal and obs.now >= moved_at + thresholds.of(snapshot.status)
     return Reading(
         moved_at=moved_at,
         estimated_completion_at=eta,

@@ -188,3 +188,16 @@ def test_validating_stalls_after_its_own_threshold() -> None:
     )
 
     assert [e.type for e in poll(watch, snapshot, ep).signals] == [STALLED]
+
+
+def test_a_poll_woken_for_a_stall_sees_it_whatever_the_rounding() -> None:
+    """The poll is brought forward to moved_at + threshold; at that very time the stall is
+    open, even where ``now - moved_at`` rounds to just under the threshold."""
+    ep = subscriber(STALLED)
+    moved = 62572.030410805404  # (moved + 3 h) - moved < 3 h in floating point
+    woken_at = moved + 3 * HOUR
+    before = seen(40, at=woken_at - 5, moved_at=moved)
+    waiting = poll(before, running(40), ep, now=woken_at - 5)
+    assert waiting.next_poll_at == woken_at
+
+    assert [e.type for e in poll(before, running(40), ep, now=woken_at).signals] == [STALLED]
