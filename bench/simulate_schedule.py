@@ -1,8 +1,10 @@
 """Simulate polling 10,000 batches on a virtual clock: fixed 60 s vs the adaptive schedule.
 
-Every next poll is decided by the real ``worker.schedule.next_poll_at``; the provider is
-a script of each batch's statuses and request counts over time. Nothing sleeps: an event
-heap advances the clock from one poll to the next. See ``bench/README.md``.
+Every next poll is decided by the real ``worker.schedule.next_poll_at`` or, for the
+"adaptive + signals" poller, by the worker's own planner ``worker.transitions.plan_snapshot``
+with every signal event switched on; the provider is a script of each batch's statuses and
+request counts over time. Nothing sleeps: an event heap advances the clock from one poll
+to the next. See ``bench/README.md``.
 
     .venv/bin/python bench/simulate_schedule.py [--batches 10000] [--seed 1] [--out bench/results]
 """
@@ -15,16 +17,28 @@ import heapq
 import json
 import math
 import random
+import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from plotting import label, pyplot, save
 
-from worker import schedule
-from worker.models import TERMINAL
+from worker import models, schedule, signals, transitions
+from worker.models import (
+    DEFAULT_EVENT_TYPES,
+    EXPIRING,
+    OPT_IN_EVENT_TYPES,
+    SIGNAL_EVENT_TYPES,
+    STALLED,
+    TERMINAL,
+    Endpoint,
+    PollRecord,
+    Snapshot,
+)
 
 COMPLETION_WINDOW_S = 86_400.0
 FIXED_INTERVAL_S = 60.0
@@ -44,6 +58,27 @@ STALL_CHANCE = 0.1  # ... and a stretch makes no progress at all this often
 FAIL_VALIDATING = 0.03  # invalid input: validating -> failed
 FAIL_MID_RUN = 0.02  # in_progress -> failed, counts frozen
 CANCEL_MID_RUN = 0.02  # in_progress -> cancelling -> cancelled, counts frozen
+
+# The "adaptive + signals" poller: one endpoint that takes every batch event, the four
+# signals included, with the default options (progress_step 10 %, expiring_lead_s 3600),
+# and the default stall thresholds.
+PROVIDER = "openai"
+TENANT = "ten_bench"
+ENDPOINT = Endpoint(
+    id="ep_bench",
+    tenant=TENANT,
+    url="https://receiver.example/hook",
+    events=(*DEFAULT_EVENT_TYPES, *OPT_IN_EVENT_TYPES, *SIGNAL_EVENT_TYPES),
+    description="every batch event, signals included",
+    secret="",  # nothing is signed or sent here
+    old_secret=None,
+    old_secret_expires_at=None,
+    disabled=False,
+    disabled_reason="",
+    created_at=0.0,
+)
+ENDPOINTS = (ENDPOINT,)
+STALL = signals.DEFAULT_STALL
 
 
 def log_uniform(rng: random.Random, low: float, high: float) -> float:
@@ -198,12 +233,35 @@ class Poller:
         )
 
 
+@dataclass(frozen=True)
+class Planner:
+    """The worker's own planner, ``transitions.plan_snapshot``, with ``ENDPOINTS`` taking
+    every signal: the adaptive schedule, brought forward when an expiring warning or a
+    stall falls due before the planned poll (``Signals.wake_at``)."""
+
+    name: str
+
+
 @dataclass
 class Outcome:
-    """Provider calls per batch, and the detection delays of every status change."""
+    """Provider calls per batch, the detection delays of every status change and, for the
+    planner, the signal events it made (with how late the timed ones were)."""
 
     calls: list[int] = field(default_factory=list)
     delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    signals: Counter[str] = field(default_factory=Counter)
+    signal_batches: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    signal_late_s: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def record_changes(batch: Batch, next_change: int, now: float, outcome: Outcome) -> int:
+    """Record the delay of every status change up to ``now``; the next change not seen."""
+    changes = batch.changes
+    while next_change < len(changes) and changes[next_change][0] <= now:
+        at, before, after = changes[next_change]
+        outcome.delays[f"{before}->{after}"].append(now - at)
+        next_change += 1
+    return next_change
 
 
 def poll(watch: Watch, now: float, counts: bool, outcome: Outcome) -> None:
@@ -217,11 +275,7 @@ def poll(watch: Watch, now: float, counts: bool, outcome: Outcome) -> None:
     watch.progress = schedule.Progress(
         at=now, done=batch.done_at(now) if counts else 0, total=batch.total if counts else 0
     )
-    changes = batch.changes
-    while watch.next_change < len(changes) and changes[watch.next_change][0] <= now:
-        at, before, after = changes[watch.next_change]
-        outcome.delays[f"{before}->{after}"].append(now - at)
-        watch.next_change += 1
+    watch.next_change = record_changes(batch, watch.next_change, now, outcome)
 
 
 def simulate(batches: list[Batch], poller: Poller, seed: int) -> Outcome:
@@ -240,6 +294,114 @@ def simulate(batches: list[Batch], poller: Poller, seed: int) -> Outcome:
         else:
             heapq.heappush(heap, (poller.next_poll_at(watch, now, rng), i))
     return outcome
+
+
+def registered(index: int, batch: Batch) -> models.Watch:
+    """The watch as registration stores it: no status yet, first poll at creation."""
+    return models.Watch(
+        id=f"wat_{index:024x}",
+        tenant=TENANT,
+        batch_id=f"batch_{index:05d}",
+        connection_id="con_bench",
+        endpoint_ids=None,
+        metadata={},
+        poll_interval_s=None,
+        status=None,
+        watching=True,
+        created_at=batch.created_at,
+        next_poll_at=batch.created_at,
+        last_polled_at=None,
+        errors=0,
+        last_error="",
+        snapshot=None,
+    )
+
+
+def snapshot_at(watch: models.Watch, batch: Batch, now: float) -> Snapshot:
+    """The provider's answer at ``now``, normalised as the OpenAI client does."""
+    status = batch.status_at(now)
+    return Snapshot(
+        batch_id=watch.batch_id,
+        status=status,
+        output_file_id=None,
+        error_file_id=None,
+        request_counts={"total": batch.total, "completed": batch.done_at(now), "failed": 0},
+        raw={"id": watch.batch_id, "status": status, "completion_window": "24h"},
+        provider_status=status,
+        created_at=batch.created_at,
+        expires_at=batch.expires_at,
+    )
+
+
+def recorded(watch: models.Watch, record: PollRecord) -> models.Watch:
+    """The watch after ``worker/lua/record_poll.lua`` wrote the poll (no concurrent
+    poll, so never a conflict)."""
+    changed = record.status != watch.status
+    return replace(
+        watch,
+        status=record.status,
+        summary=record.summary or {},
+        snapshot=record.snapshot,
+        status_changed_at=record.now if changed else watch.status_changed_at,
+        last_polled_at=record.now,
+        next_poll_at=record.next_poll_at,
+        watching=record.next_poll_at is not None,
+        errors=0,
+        backoff_errors=0,
+        last_error="",
+    )
+
+
+def count_signals(index: int, batch: Batch, record: PollRecord, outcome: Outcome) -> None:
+    """Count the poll's signal events; an expiring warning's and a stall's lateness."""
+    for event in record.signals:
+        outcome.signals[event.type] += 1
+        outcome.signal_batches[event.type].add(index)
+        if event.type == EXPIRING:
+            due_at = batch.expires_at - ENDPOINT.expiring_lead_s
+            outcome.signal_late_s[event.type].append(record.now - due_at)
+        elif event.type == STALLED and record.summary is not None:
+            since = float(record.summary["stalled_since"])
+            status = record.summary.get("normalized_status")
+            outcome.signal_late_s[event.type].append(record.now - since - STALL.of(status))
+
+
+def simulate_planned(batches: list[Batch], seed: int) -> Outcome:
+    """Poll every batch as the worker does: ``plan_snapshot`` decides the next poll and
+    the events, the watch is updated as the store records the poll."""
+    random.seed(seed)  # plan_snapshot's jitter draws from the random module
+    watches = [registered(i, b) for i, b in enumerate(batches)]
+    calls = [0] * len(batches)
+    next_change = [0] * len(batches)
+    heap = [(batch.created_at, i) for i, batch in enumerate(batches)]
+    heapq.heapify(heap)
+    outcome = Outcome()
+    while heap:
+        now, i = heapq.heappop(heap)
+        batch, watch = batches[i], watches[i]
+        calls[i] += 1
+        record = transitions.plan_snapshot(
+            watch,
+            snapshot_at(watch, batch, now),
+            provider=PROVIDER,
+            endpoints=ENDPOINTS,
+            now=now,
+            stall=STALL,
+        )
+        next_change[i] = record_changes(batch, next_change[i], now, outcome)
+        count_signals(i, batch, record, outcome)
+        watches[i] = recorded(watch, record)
+        if record.next_poll_at is None:
+            outcome.calls.append(calls[i])
+        else:
+            heapq.heappush(heap, (record.next_poll_at, i))
+    return outcome
+
+
+def run(batches: list[Batch], poller: Poller | Planner, seed: int) -> Outcome:
+    if isinstance(poller, Planner):
+        return simulate_planned(batches, seed)
+    return simulate(batches, poller, seed)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -263,9 +425,24 @@ def terminal_delays(outcome: Outcome) -> list[float]:
     return [d for kind, ds in outcome.delays.items() if kind.split("->")[1] in TERMINAL for d in ds]
 
 
+def signal_stats(outcome: Outcome) -> dict[str, Any]:
+    """Per signal type: events, batches that got one, and for the timed ones (expiring,
+    stalled) how long after it fell due the poll that made it came."""
+    stats: dict[str, Any] = {}
+    for kind in SIGNAL_EVENT_TYPES:
+        one: dict[str, Any] = {
+            "events": outcome.signals[kind],
+            "batches": len(outcome.signal_batches[kind]),
+        }
+        if late := outcome.signal_late_s.get(kind):
+            one["late_s"] = {**percentiles(late), "max": round(max(late), 1)}
+        stats[kind] = one
+    return stats
+
+
 def summarize(outcome: Outcome) -> dict[str, Any]:
     calls = outcome.calls
-    return {
+    summary = {
         "batches": len(calls),
         "calls_total": sum(calls),
         "calls_per_batch_mean": round(sum(calls) / len(calls), 1),
@@ -274,6 +451,9 @@ def summarize(outcome: Outcome) -> dict[str, Any]:
         "delay_s_terminal": delay_stats(terminal_delays(outcome)),
         "delay_s_by_change": {k: delay_stats(ds) for k, ds in sorted(outcome.delays.items())},
     }
+    if outcome.signals:
+        summary["signals"] = signal_stats(outcome)
+    return summary
 
 
 def compare(fixed: dict[str, Any], adaptive: dict[str, Any]) -> dict[str, Any]:
@@ -319,6 +499,17 @@ def policy() -> dict[str, float]:
     return {name: getattr(schedule, name) for name in names}
 
 
+def signal_config() -> dict[str, Any]:
+    """What the "adaptive + signals" poller's endpoint takes, and the stall thresholds."""
+    return {
+        "endpoint_events": list(ENDPOINT.events),
+        "progress_step": ENDPOINT.progress_step,
+        "expiring_lead_s": ENDPOINT.expiring_lead_s,
+        "stall_validating_s": STALL.validating_s,
+        "stall_running_s": STALL.running_s,
+    }
+
+
 ROWS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("calls per batch (mean)", lambda s: s["calls_per_batch_mean"]),
     ("calls in total", lambda s: s["calls_total"]),
@@ -344,8 +535,18 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         f"| {label} | " + " | ".join(str(get(runs[n])) for n in names) + " |" for label, get in ROWS
     ]
-    ratios = [str(report["comparisons"].get(n, {}).get("call_ratio", "1.0")) + "x" for n in names]
-    lines += ["| fewer calls than fixed 60 s | " + " | ".join(ratios) + " |", ""]
+    comparisons = report["comparisons"]
+    ratios = [str(comparisons.get(n, {}).get("call_ratio", "1.0")) + "x" for n in names]
+    lines += ["| fewer calls than fixed 60 s | " + " | ".join(ratios) + " |"]
+    met = [
+        ("yes" if comparisons[n]["target_met"] else "no") if n in comparisons else "-"
+        for n in names
+    ]
+    lines += [f"| target ({TARGET_CALL_RATIO:g}x, p50 <= fixed's) met | " + " | ".join(met) + " |"]
+    lines.append("")
+    for name in names:
+        if "signals" in runs[name]:
+            lines += signal_table(name, runs[name]["signals"])
     lines += ["Delay p50 / p95 / p99 (s) by change:", ""]
     lines += ["| change | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for kind in runs[names[0]]["delay_s_by_change"]:
@@ -358,17 +559,32 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def signal_table(name: str, stats: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Signal events of {name} (late: from when it fell due to the poll that made it):",
+        "",
+        "| signal | events | batches | late p50 / p99 / max (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, one in stats.items():
+        late = one.get("late_s")
+        cell = f"{late['p50']} / {late['p99']} / {late['max']}" if late else "-"
+        lines.append(f"| {kind} | {one['events']} | {one['batches']} | {cell} |")
+    return [*lines, ""]
+
+
 def plot(report: dict[str, Any], outcomes: dict[str, Outcome], path: Path) -> None:
     """Calls per batch, delay percentiles and the delay CDF, one panel each."""
     plt = pyplot()
     runs = report["runs"]
     names = list(runs)
-    colors = ["#888888", "#1f77b4", "#9ecae1"][: len(names)]
+    colors = ["#888888", "#1f77b4", "#ff7f0e", "#9ecae1"][: len(names)]
     fig, (calls_ax, delay_ax, cdf_ax) = plt.subplots(1, 3, figsize=(16, 4.8))
 
     means = [runs[n]["calls_per_batch_mean"] for n in names]
-    bars = calls_ax.bar(names, means, color=colors)
+    bars = calls_ax.bar(range(len(names)), means, color=colors)
     calls_ax.bar_label(bars, fmt="%.1f")
+    calls_ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names])
     calls_ax.set_title("Provider calls per batch (mean)")
     calls_ax.tick_params(axis="x", labelsize=8)
 
@@ -388,6 +604,7 @@ def plot(report: dict[str, Any], outcomes: dict[str, Outcome], path: Path) -> No
           "share of status changes detected", log="x")  # fmt: skip
 
     title = f"{report['batches']} simulated batches: fixed 60 s poller vs adaptive schedule"
+    title += " (signals on and off)"
     save(fig, title, path)
 
 
@@ -400,12 +617,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     rng = random.Random(args.seed)
     batches = [make_batch(rng) for _ in range(args.batches)]
-    pollers = (
+    pollers: tuple[Poller | Planner, ...] = (
         Poller("fixed 60 s", FIXED_INTERVAL_S),
         Poller("adaptive", None),
+        Planner("adaptive + signals"),
         Poller("adaptive, no request counts", None, counts=False),
     )
-    outcomes = {p.name: simulate(batches, p, args.seed) for p in pollers}
+    outcomes = {}
+    for p in pollers:
+        started = time.perf_counter()
+        outcomes[p.name] = run(batches, p, args.seed)
+        print(f"{p.name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     runs = {name: summarize(outcome) for name, outcome in outcomes.items()}
     fixed = runs[pollers[0].name]
     report = {
@@ -414,14 +636,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "population": population(batches),
         "policy": policy(),
+        "signals": signal_config(),
         "runs": runs,
         "comparisons": {p.name: compare(fixed, runs[p.name]) for p in pollers[1:]},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "schedule.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "schedule.md").write_text(markdown(report))
-    plot(report, outcomes, args.out / "schedule.png")
     print(markdown(report))
+    try:
+        plot(report, outcomes, args.out / "schedule.png")
+    except ModuleNotFoundError as missing:  # the results are written; only the figure needs it
+        print(f"no figure ({missing}): pip install matplotlib", file=sys.stderr)
     return report
 
 
