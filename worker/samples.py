@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker import events, signals, simulator
+from worker import events, keys, results, signals, simulator
 from worker.models import (
     ENDPOINT_DISABLED,
     EXPIRING,
@@ -35,6 +35,9 @@ SAMPLE_BATCH_ID = "batch_sample"
 SAMPLE_CONNECTION_ID = "conn_sample"
 SAMPLE_ENDPOINT_ID = "ep_sample"
 SAMPLE_PROVIDER = "openai"
+SAMPLE_PUBLIC_URL = "http://localhost:8000"
+SAMPLE_LINKS_KEY = "sample-links-open-nothing"
+SAMPLE_LINKS_TTL_S = 86400
 
 # The status a batch usually had before reaching each one (None: first seen).
 PREVIOUS_STATUS: dict[str, str | None] = {
@@ -74,7 +77,29 @@ def _batch_event_data(status: BatchStatus, now: int) -> dict[str, Any]:
     raw = simulator.BatchBook(((status.value, 0.0),), clock=lambda: now).get(SAMPLE_BATCH_ID)
     snapshot = get_provider(SAMPLE_PROVIDER).snapshot(SAMPLE_BATCH_ID, raw)
     watch = sample_watch(PREVIOUS_STATUS[status], now)
-    return events.batch_data(watch, snapshot, SAMPLE_PROVIDER, float(now))
+    data = events.batch_data(watch, snapshot, SAMPLE_PROVIDER, float(now))
+    if status.is_terminal:  # as each delivery adds them (results.with_result_links)
+        data.update(_sample_links(data, now))
+    return data
+
+
+def _sample_links(data: dict[str, Any], now: int) -> dict[str, str | None]:
+    """Links shaped like the real ones, signed with a key no deployment has: a sample's
+    links answer 403."""
+
+    def link(kind: str, file_id: Any) -> str | None:
+        if not file_id:
+            return None
+        watch_id = keys.watch_id(SAMPLE_TENANT, SAMPLE_BATCH_ID)
+        expires_at = now + SAMPLE_LINKS_TTL_S
+        return results.result_url(
+            SAMPLE_PUBLIC_URL, SAMPLE_BATCH_ID, watch_id, kind, expires_at, SAMPLE_LINKS_KEY
+        )
+
+    return {
+        "output_url": link("output", data.get("output_file_id")),
+        "error_url": link("errors", data.get("error_file_id")),
+    }
 
 
 def _sample_endpoint(now: int) -> Endpoint:
