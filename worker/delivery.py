@@ -1,8 +1,9 @@
-"""Build, sign and POST one delivery attempt, and classify the answer.
+"""Build, sign and POST (or publish) one delivery attempt, and classify the answer.
 
-The only module that sends webhooks (``WebhookSender``, aiohttp directly). It never
-follows redirects, gives each attempt a timeout, and turns the answer into an
-``AttemptOutcome`` the store records.
+The only module that sends webhooks (``WebhookSender``, aiohttp directly, and
+``queues.QueuePublisher`` for queue destinations). It never follows redirects, gives
+each attempt a timeout, and turns the answer into an ``AttemptOutcome`` the store
+records.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import structlog
 from aiohttp.abc import AbstractResolver
 
 from worker import backoff, signing
-from worker.destinations import check_url, guarded_session
+from worker.destinations import check_destination, guarded_session, is_queue_url
 from worker.errors import InputError
+from worker.queues import QueueError, QueuePublisher
 from worker.store import DeliveryJob
 
 log = structlog.get_logger()
@@ -46,6 +48,7 @@ class Answer:
     latency_ms: float
     error: str | None
     response: str | None = None  # the first bytes of the body, decoded leniently
+    accepted: bool = False  # a queue server took the message (queues have no status code)
 
 
 def excerpt(body: bytes) -> str:
@@ -66,7 +69,7 @@ def classify(
         "error": answer.error,
     }
     code = answer.status_code
-    if code is not None and 200 <= code < 300:
+    if answer.accepted or (code is not None and 200 <= code < 300):
         return AttemptOutcome("succeeded", None, record)
     if code == 410:
         record["error"] = "410 Gone: endpoint disabled"
@@ -114,6 +117,7 @@ class WebhookSender:
         self.resolver = resolver
         self._slots = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self.queues = QueuePublisher(allow_private=allow_private)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -125,6 +129,20 @@ class WebhookSender:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        await self.queues.aclose()
+
+    async def publish(
+        self, url: str, headers: dict[str, str], body: bytes, timeout_s: float
+    ) -> Answer:
+        """Publish once to a queue destination; accepted once the server has taken it."""
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                receipt = await self.queues.publish(url, headers, body, timeout_s)
+            except QueueError as exc:
+                return Answer(None, {}, (time.perf_counter() - started) * 1000, str(exc))
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Answer(None, {}, latency_ms, None, receipt, accepted=True)
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, timeout_s: float
@@ -196,13 +214,16 @@ async def attempt(
         return refused(job, f"endpoint disabled: {endpoint.disabled_reason}", now=now)
     try:
         # Names are judged on connect, by the client's resolver: no blocking DNS here.
-        check_url(endpoint.url, allow_private=allow_private, resolve=False)
+        check_destination(endpoint.url, allow_private=allow_private, resolve=False)
     except InputError as exc:
         return refused(job, str(exc), now=now)
     sent = (job.body if body is None else body).encode()
     headers = signing.webhook_headers(endpoint.signing_secrets(now), job.event_id, int(now), sent)
-    headers["user-agent"] = USER_AGENT
-    answer = await sender.post(endpoint.url, headers, sent, timeout_s)
+    if is_queue_url(endpoint.url):
+        answer = await sender.publish(endpoint.url, headers, sent, timeout_s)
+    else:
+        headers["user-agent"] = USER_AGENT
+        answer = await sender.post(endpoint.url, headers, sent, timeout_s)
     outcome = classify(answer, attempt=job.round_attempts + 1, now=now, schedule_s=schedule_s)
     log.info(
         "webhook_attempted",

@@ -1,4 +1,8 @@
-"""Which URLs batchhook may call: webhooks and provider base URLs.
+"""Which URLs batchhook may call: webhooks, queue destinations and provider base URLs.
+
+A webhook URL is http(s) with no credentials in it. A queue destination (``amqp://``,
+``nats://``, ``redis://`` / ``rediss://``, see ``queue_target``) may carry them: they
+are stored sealed and shown back masked (``masked_url``).
 
 Unless ``BATCHHOOK_ALLOW_PRIVATE_DESTINATIONS=1``, only https to public addresses:
 loopback, private, link-local, shared, multicast and cloud metadata addresses (and IPv6
@@ -16,7 +20,8 @@ import functools
 import ipaddress
 import socket
 import ssl
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import httpx
@@ -26,12 +31,113 @@ from aiohttp.resolver import DefaultResolver
 
 from worker.errors import InputError
 
+QUEUE_SCHEMES = {"amqp": 5672, "nats": 4222, "redis": 6379, "rediss": 6379}
+QUEUE_PARAMS = {"amqp": ("exchange", "routing_key"), "nats": ("subject",)}
+QUEUE_PARAMS["redis"] = QUEUE_PARAMS["rediss"] = ("stream",)
+REQUIRED_PARAM = {"nats": "subject", "redis": "stream", "rediss": "stream"}
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class QueueTarget:
+    """Where a queue destination publishes: RabbitMQ (``amqp``: ``exchange``, default the
+    default exchange, and ``routing_key``), NATS JetStream (``subject``) or a Redis Stream
+    (``redis`` / ``rediss``: ``stream``). Credentials stay out of ``repr``."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # the AMQP vhost, or the Redis database
+    params: dict[str, str]
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def connection_key(self) -> tuple[str, ...]:
+        """What one connection serves: targets on the same server, as the same user,
+        share it."""
+        return (self.scheme, self.host, str(self.port), self.path, *self._login)
+
+    @property
+    def _login(self) -> tuple[str, str]:
+        return (self.username or "", self.password or "")
+
+
+def is_queue_url(url: str) -> bool:
+    return urlsplit(url).scheme in QUEUE_SCHEMES
+
+
+def queue_target(url: str) -> QueueTarget:
+    """Parse a queue destination URL, or raise InputError saying what is wrong with it
+    (never repeating its password)."""
+    parts = urlsplit(url)
+    scheme, shown = parts.scheme, masked_url(url)
+    try:
+        port = parts.port or QUEUE_SCHEMES[scheme]
+    except ValueError as exc:
+        raise InputError(f"{shown!r} has a bad port") from exc
+    if not parts.hostname:
+        raise InputError(f"{shown!r} names no host")
+    query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    unknown = sorted(set(query) - set(QUEUE_PARAMS[scheme]))
+    if unknown:
+        raise InputError(f"{scheme}:// URLs take {', '.join(QUEUE_PARAMS[scheme])}, not {unknown}")
+    params = {name: values[-1] for name, values in query.items()}
+    if scheme == "amqp" and not (params.get("exchange") or params.get("routing_key")):
+        raise InputError("amqp:// URLs need ?exchange=... or ?routing_key=... (or both)")
+    if scheme in REQUIRED_PARAM and not params.get(REQUIRED_PARAM[scheme]):
+        raise InputError(f"{scheme}:// URLs need ?{REQUIRED_PARAM[scheme]}=...")
+    path = unquote(parts.path.removeprefix("/"))
+    if scheme.startswith("redis") and path and not path.isdigit():
+        raise InputError("a redis:// URL's path is the database number")
+    return QueueTarget(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port,
+        path=path,
+        params=params,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def masked_url(url: str) -> str:
+    """The URL as shown back: its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = (parts.netloc.rpartition("@")[0]).partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+
+
+def has_credentials(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password)
+
+
+def check_destination(url: str, *, allow_private: bool, resolve: bool = True) -> str:
+    """Return an endpoint's URL if events may go there, else raise InputError saying
+    why: an http(s) webhook URL (``check_url``), or a queue's (``queue_target``) on a
+    public host unless ``allow_private``."""
+    if not is_queue_url(url):
+        try:
+            return check_url(url, allow_private=allow_private, resolve=resolve)
+        except InputError as exc:
+            raise InputError(
+                str(exc).replace("an http(s) URL", "an http(s) or queue URL")
+            ) from None
+    target = queue_target(url)
+    if not allow_private:
+        _refuse_private_host(target.host.rstrip("."), resolve=resolve)
+    return url
+
 
 def check_url(url: str, *, allow_private: bool, resolve: bool = True) -> str:
     """Return the URL if it may be called, else raise InputError saying why."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{url!r} is not an http(s) URL")
+        raise InputError(f"{masked_url(url)!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise InputError("URLs with credentials in them are not accepted")
     if not allow_private:

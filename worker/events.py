@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 from worker import keys
+from worker.destinations import masked_url
 from worker.models import Endpoint, NewEvent, Snapshot, Watch
 
 EVENT_ID_HEX = 24  # evt_ + 24 hex digits, random or derived alike
@@ -208,7 +209,7 @@ def endpoint_disabled_data(endpoint: Endpoint, reason: str, disabled_at: int) ->
     return {
         "id": endpoint.id,
         "endpoint_id": endpoint.id,
-        "url": endpoint.url,
+        "url": masked_url(endpoint.url),
         "reason": reason,
         "disabled_at": disabled_at,
     }

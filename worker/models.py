@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.destinations import masked_url
+
 
 class BatchStatus(enum.StrEnum):
     VALIDATING = "validating"
@@ -165,14 +167,16 @@ ENDPOINT_OPTIONS = {
     "expiring_lead_time": "expiring_lead_s",
     "result_links_ttl": "result_links_ttl_s",
     "include_results_summary": "include_results_summary",
+    "format": "format",
 }
+BODY_FORMATS = ("standard", "slack")  # the event JSON, or a Slack incoming-webhook message
 
 
 @dataclass(frozen=True)
 class Endpoint:
     id: str
     tenant: str
-    url: str
+    url: str = field(repr=False)  # a queue's may hold credentials: shown masked
     events: tuple[str, ...]
     description: str
     secret: str = field(repr=False)
@@ -186,6 +190,7 @@ class Endpoint:
     expiring_lead_s: int = 3600  # batch.expiring this long before the deadline
     result_links_ttl_s: int = 86400  # how long the links to result files stay valid
     include_results_summary: bool = False  # terminal events count the output file's lines
+    format: str = "standard"  # BODY_FORMATS: "slack" sends a Slack message instead
 
     def signing_secrets(self, now: float) -> list[str]:
         secrets = [self.secret]
@@ -201,7 +206,7 @@ class Endpoint:
         return {
             "id": self.id,
             "object": "endpoint",
-            "url": self.url,
+            "url": masked_url(self.url),
             "events": list(self.events),
             "description": self.description,
             "disabled": self.disabled,

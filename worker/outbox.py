@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import structlog
 
-from worker import delivery, health, metrics, results, results_summary
+from worker import delivery, health, metrics, results, results_summary, slack
 from worker.concurrency import finished_in_batches
 from worker.settings import Settings
 from worker.store import AttemptDone, AttemptRecorded, DeliveryJob, Store
@@ -46,13 +46,18 @@ async def _attempt(
 
 async def _body_for(store: Store, job: DeliveryJob, settings: Settings) -> str:
     """The body as sent to this endpoint: a terminal event gets its result links and,
-    when the endpoint asks, the summary of its result files."""
+    when the endpoint asks, the summary of its result files; a Slack endpoint gets it
+    all as a Slack message."""
     endpoint = job.endpoint
-    if endpoint is None or job.event_type not in results.TERMINAL_EVENT_TYPES:
+    if endpoint is None:
         return job.body
-    body = results.with_result_links(job.body, job.event_type, endpoint, settings, time.time())
-    if endpoint.include_results_summary:
-        body = await results_summary.with_results_summary(store, body, endpoint, settings)
+    body = job.body
+    if job.event_type in results.TERMINAL_EVENT_TYPES:
+        body = results.with_result_links(body, job.event_type, endpoint, settings, time.time())
+        if endpoint.include_results_summary:
+            body = await results_summary.with_results_summary(store, body, endpoint, settings)
+    if endpoint.format == "slack":
+        body = slack.slack_body(body)
     return body
 
 

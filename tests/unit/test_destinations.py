@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 
 import pytest
@@ -14,14 +15,18 @@ from worker.delivery import WebhookSender
 from worker.destinations import (
     PRIVATE_REFUSED,
     PublicOnlyResolver,
+    check_destination,
     check_url,
     guarded_session,
     is_public,
+    masked_url,
     public_socket,
+    queue_target,
 )
 from worker.errors import InputError, ProviderUnavailable
 from worker.models import Connection
 from worker.providers import retrieve
+from worker.queues import QueueError, QueuePublisher
 
 REFUSED = [
     "127.0.0.1",
@@ -78,7 +83,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("ftp://example.com/hook", "is not an http(s) URL"),
+        ("ftp://example.com/hook", "is not an http(s) or queue URL"),
         ("http://example.com/hook", "only https"),
         ("https://user:pw@example.com/hook", "credentials"),
         ("https://localhost/hook", PRIVATE_REFUSED),
@@ -89,12 +94,17 @@ def test_public_addresses_are_allowed(address: str) -> None:
         ("https://[::1]/hook", PRIVATE_REFUSED),
         ("https://169.254.169.254/latest/meta-data", PRIVATE_REFUSED),
         ("https://10.0.0.7:8443/hook", PRIVATE_REFUSED),
-        ("https:///nohost", "is not an http(s) URL"),
+        ("https:///nohost", "is not an http(s) or queue URL"),
+        ("amqp://guest:guest@10.0.0.5:5672/vh?routing_key=k", PRIVATE_REFUSED),
+        ("nats://127.0.0.1:4222?subject=s", PRIVATE_REFUSED),
+        ("redis://169.254.169.254:6379/0?stream=s", PRIVATE_REFUSED),
+        ("rediss://localhost:6380/0?stream=s", PRIVATE_REFUSED),
+        ("redis://[::1]:6379/0?stream=s", PRIVATE_REFUSED),
     ],
 )
 def test_check_url_refuses_with_a_reason(url: str, why: str) -> None:
     with pytest.raises(InputError, match=why.replace("(", r"\(").replace(")", r"\)")):
-        check_url(url, allow_private=False, resolve=False)
+        check_destination(url, allow_private=False, resolve=False)
 
 
 def test_private_destinations_may_be_allowed_for_development() -> None:
@@ -257,3 +267,74 @@ def test_a_refused_connection_is_logged_as_one_not_as_a_timeout() -> None:
         port = closed.getsockname()[1]
     error = send_once(f"http://127.0.0.1:{port}/hook", allow_private=True, dns=None)
     assert error is not None and error.startswith("ConnectError: Cannot connect to host")
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme", "host", "port", "path", "params"),
+    [
+        (
+            "amqp://guest:guest@mq.example.com/prod?exchange=batches&routing_key=done",
+            "amqp",
+            "mq.example.com",
+            5672,
+            "prod",
+            {"exchange": "batches", "routing_key": "done"},
+        ),
+        ("nats://nats.example.com?subject=batch.events", "nats", "nats.example.com", 4222, "", {}),
+        (
+            "rediss://:pw@cache.example.com:6380/2?stream=hooks",
+            "rediss",
+            "cache.example.com",
+            6380,
+            "2",
+            {},
+        ),
+    ],
+)
+def test_queue_urls_name_their_server_and_destination(
+    url: str, scheme: str, host: str, port: int, path: str, params: dict[str, str]
+) -> None:
+    target = queue_target(url)
+    assert (target.scheme, target.host, target.port, target.path) == (scheme, host, port, path)
+    assert params.items() <= target.params.items()
+    assert check_destination(url, allow_private=False, resolve=False) == url
+    assert "guest" not in repr(target) and "pw" not in repr(target)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("amqp://h/vh", "exchange=... or ?routing_key="),
+        ("nats://h:4222", "subject="),
+        ("redis://h/0", "stream="),
+        ("redis://h/db?stream=s", "database number"),
+        ("nats://h?subject=s&durable=x", "not ['durable']"),
+        ("amqp://u:hunter2@h:notaport/?routing_key=k", "bad port"),
+    ],
+)
+def test_a_bad_queue_url_says_what_is_wrong_without_its_password(url: str, why: str) -> None:
+    with pytest.raises(InputError, match=re.escape(why)) as raised:
+        queue_target(url)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_password_is_shown_masked_and_other_urls_unchanged() -> None:
+    assert masked_url("amqp://app:hunter2@mq:5672/v?routing_key=k") == (
+        "amqp://app:***@mq:5672/v?routing_key=k"
+    )
+    assert masked_url("redis://:hunter2@cache/0?stream=s") == "redis://:***@cache/0?stream=s"
+    assert masked_url("https://example.com/hook") == "https://example.com/hook"
+
+
+def test_a_queue_name_resolving_to_a_private_address_is_not_connected_to() -> None:
+    """The address a queue connection would use is judged as a webhook's is: a name
+    that resolves only to loopback is refused before any connection is opened."""
+    publisher = QueuePublisher(allow_private=False)
+    headers = {"webhook-id": "evt_1", "webhook-timestamp": "1", "webhook-signature": "v1,x"}
+    with pytest.raises(QueueError, match=PRIVATE_REFUSED):
+        asyncio.run(publisher.publish("nats://localhost:4222?subject=s", headers, b"{}", 2))
+
+
+def test_a_provider_base_url_is_never_a_queue() -> None:
+    with pytest.raises(InputError, match="is not an http"):
+        check_url("redis://127.0.0.1:6379/0?stream=s", allow_private=True)

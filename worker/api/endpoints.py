@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from worker import events, health
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
 from worker.api.schemas import Body, EndpointIn, EndpointPatch
-from worker.destinations import check_url
+from worker.destinations import check_destination
 from worker.errors import Conflict, InputError, NotFound
 from worker.models import WEBHOOK_TEST
 from worker.settings import Settings
@@ -42,7 +42,7 @@ class RecoverIn(Body):
 def create_endpoint(
     body: EndpointIn, tenant: TenantDep, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    check_url(body.url, allow_private=settings.allow_private_destinations)
+    check_destination(body.url, allow_private=settings.allow_private_destinations)
     secret = body.secret or new_secret()
     ep = store.create_endpoint(
         tenant,
@@ -101,7 +101,7 @@ def update_endpoint(
     if "rate_limit" in body.model_fields_set:  # null is a change too: back to the default
         changes["rate_limit"] = body.rate_limit
     if "url" in changes:
-        check_url(changes["url"], allow_private=settings.allow_private_destinations)
+        check_destination(changes["url"], allow_private=settings.allow_private_destinations)
     updated = store.update_endpoint(tenant, endpoint_id, changes)
     if changes.get("disabled") is False:  # re-enabled: the failure clock starts afresh
         store.reset_endpoint_health(endpoint_id)

@@ -118,8 +118,9 @@ class EndpointOptions(Body):
     expiring_lead_time: LeadTime | None = None  # batch.expiring this long before the deadline
     result_links_ttl: LinksTtl | None = None  # output_url / error_url stay valid this long
     include_results_summary: bool | None = None  # terminal events summarise the output
+    format: Literal["standard", "slack"] | None = None  # models.BODY_FORMATS
 
-    def options(self) -> dict[str, int | bool]:
+    def options(self) -> dict[str, int | bool | str]:
         return {
             name: value for name in ENDPOINT_OPTIONS if (value := getattr(self, name)) is not None
         }

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker import keys
+from worker.destinations import has_credentials, masked_url
 from worker.errors import Conflict, NotFound
 from worker.models import ENDPOINT_OPTIONS, Connection, Endpoint
 from worker.store.base import dumps, float_or_none, loads_or
@@ -184,7 +185,7 @@ class AccountsMixin(WatchesMixin):
             mapping={
                 "id": ep.id,
                 "tenant": tenant,
-                "url": url,
+                **self._url_fields(url),
                 "events": dumps(events),
                 "description": description,
                 "secret": self.vault.seal(secret),
@@ -202,7 +203,7 @@ class AccountsMixin(WatchesMixin):
         return Endpoint(
             id=raw["id"],
             tenant=raw["tenant"],
-            url=raw["url"],
+            url=self.vault.open(raw["sealed_url"]) if raw.get("sealed_url") else raw["url"],
             events=tuple(loads_or(raw.get("events"), [])),
             description=raw.get("description", ""),
             secret=self.vault.open(raw["secret"]),
@@ -214,6 +215,12 @@ class AccountsMixin(WatchesMixin):
             rate_limit=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
             **_options_from(raw),
         )
+
+    def _url_fields(self, url: str) -> dict[str, str]:
+        """A URL with credentials in it (a queue's) is kept sealed, and masked in ``url``."""
+        if not has_credentials(url):
+            return {"url": url, "sealed_url": ""}
+        return {"url": masked_url(url), "sealed_url": self.vault.seal(url)}
 
     def endpoints_by_id(self, ids: list[str]) -> dict[str, Endpoint]:
         pipe = self.redis.pipeline(transaction=False)
@@ -249,6 +256,8 @@ class AccountsMixin(WatchesMixin):
                 fields["rate_limit"] = value or ""  # None: back to the default
             elif name in ENDPOINT_OPTIONS:
                 fields.update(_option_fields({name: value}))
+            elif name == "url":
+                fields.update(self._url_fields(value))
             else:
                 fields[name] = value
         if fields:
@@ -282,9 +291,13 @@ class AccountsMixin(WatchesMixin):
         pipe.execute()
 
 
-def _option_fields(options: Mapping[str, Any]) -> dict[str, int]:
-    """Options by their API names as the endpoint hash keeps them (whole numbers)."""
-    return {ENDPOINT_OPTIONS[name]: int(value) for name, value in options.items()}
+def _option_fields(options: Mapping[str, Any]) -> dict[str, int | str]:
+    """Options by their API names as the endpoint hash keeps them (whole numbers, and
+    the body format's name)."""
+    return {
+        ENDPOINT_OPTIONS[name]: value if isinstance(value, str) else int(value)
+        for name, value in options.items()
+    }
 
 
 def _options_from(raw: Mapping[str, str]) -> dict[str, Any]:
@@ -292,7 +305,7 @@ def _options_from(raw: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for stored in ENDPOINT_OPTIONS.values():
         if raw.get(stored):
-            found[stored] = int(raw[stored])
+            found[stored] = raw[stored] if stored == "format" else int(raw[stored])
     if "include_results_summary" in found:
         found["include_results_summary"] = bool(found["include_results_summary"])
     return found
