@@ -67,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="watched batches and pending deliveries").set_defaults(
         func=commands.status
     )
+
+    listen = sub.add_parser(
+        "listen", help="forward the tenant's events, signed, to a handler on this machine"
+    )
+    listen.add_argument(
+        "--api", required=True, help="the batchhook API, e.g. http://127.0.0.1:8000"
+    )
+    listen.add_argument("--token", required=True, help="an API token of the tenant")
+    listen.add_argument("--forward-to", required=True, help="the local handler's URL")
+    listen.add_argument("--events", help="only these types, comma-separated (default: all)")
+    listen.add_argument("--secret", help="sign with this whsec_ secret (default: a new one)")
+    listen.set_defaults(func=commands.listen)
     return parser
 
 

@@ -98,14 +98,18 @@ def web(_: argparse.Namespace) -> int:
     store = open_store(settings)
     with contextlib.suppress(StoreUnavailable):  # Redis not up yet: /readyz will say so
         store.check_layout()
-    uvicorn.run(
-        create_app(settings, store),
+    app = create_app(settings, store)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         h11_max_incomplete_event_size=H11_MAX_HEAD_BYTES,
     )
-    return 0
+    server = uvicorn.Server(config)
+    app.state.stopping = lambda: server.should_exit  # open event streams end on SIGTERM
+    server.run()
+    return 0 if server.started else 3  # uvicorn's own code for a failed start
 
 
 @guarded
@@ -278,6 +282,13 @@ def dev(args: argparse.Namespace) -> int:
     from worker.devserver import run_dev
 
     return run_dev(port=args.port, demo=args.demo, exit_after_demo=args.exit_after_demo)
+
+
+@guarded
+def listen(args: argparse.Namespace) -> int:
+    from worker.listen import run
+
+    return run(args.api, args.token, args.forward_to, args.events, args.secret)
 
 
 @guarded

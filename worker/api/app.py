@@ -21,10 +21,12 @@ from worker.api import (
     events,
     inbound,
     results,
+    stream,
 )
 from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
+from worker.api.request_id import RequestId
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -55,6 +57,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = FastAPI(title="batchhook", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store or open_store(settings)
+    # Whether the server is stopping: ``batchhook web`` points it at uvicorn's flag, so an
+    # open event stream ends (the client resumes elsewhere) instead of holding the exit.
+    app.state.stopping = lambda: False
     registry = CollectorRegistry()
     # The broker's queue depths are read from Redis, where kombu keeps them, only when the
     # broker is that Redis; another broker (RabbitMQ) reports its own.
@@ -68,8 +73,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.middleware("http")(wait)
     app.middleware("http")(RequestMetrics(registry))
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
-    # results before batches: its GET /v1/batches/{batch_id:path} would take their paths
-    for module in (catalog, connections, endpoints, results, batches, events, inbound):
+    app.add_middleware(RequestId)  # added last: the outermost, so every answer has the id
+    # results before batches: its GET /v1/batches/{batch_id:path} would take their paths;
+    # stream before events: its GET /v1/events/{event_id} would take /v1/events/stream
+    for module in (catalog, connections, endpoints, results, batches, stream, events, inbound):
         app.include_router(module.router)
     catalog.add_webhooks(app)
 

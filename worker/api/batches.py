@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from worker import events
 from worker.api.deps import StoreDep, TenantDep
+from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import BatchIn
 from worker.errors import NotFound
 from worker.models import Watch
@@ -98,8 +99,9 @@ def _existing(store: Store, tenant: str, batch_id: str) -> Watch | None:
 
 
 @router.get("")
-def list_batches(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
-    return {"object": "list", "data": [batch_view(w) for w in store.list_watches(tenant)]}
+def list_batches(tenant: TenantDep, store: StoreDep, page: PageDep) -> dict[str, Any]:
+    found = store.page_watches(tenant, starting_after=page.starting_after, limit=page.limit)
+    return list_answer(found, batch_view)
 
 
 @router.get("/{batch_id:path}")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
+from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import ConnectionIn
 from worker.destinations import check_url
 from worker.providers import get_provider
@@ -35,8 +36,9 @@ def create_connection(
 
 
 @router.get("")
-def list_connections(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
-    return {"object": "list", "data": [c.public() for c in store.list_connections(tenant)]}
+def list_connections(tenant: TenantDep, store: StoreDep, page: PageDep) -> dict[str, Any]:
+    found = store.page_connections(tenant, starting_after=page.starting_after, limit=page.limit)
+    return list_answer(found, lambda c: c.public())
 
 
 @router.get("/{connection_id}")

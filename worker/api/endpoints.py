@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from worker import events, health
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
+from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import Body, EndpointIn, EndpointPatch
 from worker.destinations import check_destination
 from worker.errors import Conflict, InputError, NotFound
@@ -57,8 +58,9 @@ def create_endpoint(
 
 
 @router.get("")
-def list_endpoints(tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
-    return {"object": "list", "data": [e.public() for e in store.list_endpoints(tenant)]}
+def list_endpoints(tenant: TenantDep, store: StoreDep, page: PageDep) -> dict[str, Any]:
+    found = store.page_endpoints(tenant, starting_after=page.starting_after, limit=page.limit)
+    return list_answer(found, lambda e: e.public())
 
 
 def health_view(raw: dict[str, float | None], settings: Settings, now: float) -> dict[str, Any]:

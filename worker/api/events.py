@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 
 from worker.api.deps import StoreDep, TenantDep
+from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import RedeliverIn
 from worker.errors import InputError
 
@@ -17,12 +18,19 @@ router = APIRouter(prefix="/v1/events")
 def list_events(
     tenant: TenantDep,
     store: StoreDep,
+    page: PageDep,
     batch_id: str | None = None,
     type: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    events = store.list_events(tenant, batch_id=batch_id, event_type=type, limit=limit)
-    return {"object": "list", "data": events}
+    """Newest first; ``batch_id`` and ``type`` filter before the page is cut."""
+    found = store.page_events(
+        tenant,
+        batch_id=batch_id,
+        event_type=type,
+        starting_after=page.starting_after,
+        limit=page.limit,
+    )
+    return list_answer(found, lambda event: event)
 
 
 @router.get("/{event_id}")

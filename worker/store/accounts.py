@@ -11,7 +11,7 @@ from worker import keys
 from worker.destinations import has_credentials, masked_url
 from worker.errors import Conflict, NotFound
 from worker.models import ENDPOINT_OPTIONS, Connection, Endpoint
-from worker.store.base import dumps, float_or_none, loads_or
+from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
 from worker.store.watches import WatchesMixin
 
 
@@ -130,6 +130,20 @@ class AccountsMixin(WatchesMixin):
         found = self.connections_by_id(set(ids))
         return [found[i] for i in ids if i in found]
 
+    def page_connections(
+        self, tenant: str, *, starting_after: str | None = None, limit: int = 100
+    ) -> Page[Connection]:
+        """The tenant's connections, oldest first, ``limit`` after ``starting_after``."""
+
+        def load(ids: list[str]) -> list[Connection]:
+            found = self.connections_by_id(set(ids))
+            return [found[i] for i in ids if i in found]
+
+        ids = [str(i) for i in self.redis.zrange(keys.tenant_connections(tenant), 0, -1)]
+        return page_of(
+            ids, starting_after=starting_after, limit=limit, load=load, what="connection"
+        )
+
     def delete_connection(self, tenant: str, connection_id: str) -> None:
         conn = self.get_connection(tenant, connection_id)
         watching = [
@@ -242,6 +256,18 @@ class AccountsMixin(WatchesMixin):
         ids = [str(i) for i in self.redis.zrange(keys.tenant_endpoints(tenant), 0, -1)]
         found = self.endpoints_by_id(ids)
         return [found[i] for i in ids if i in found]
+
+    def page_endpoints(
+        self, tenant: str, *, starting_after: str | None = None, limit: int = 100
+    ) -> Page[Endpoint]:
+        """The tenant's endpoints, oldest first, ``limit`` after ``starting_after``."""
+
+        def load(ids: list[str]) -> list[Endpoint]:
+            found = self.endpoints_by_id(ids)
+            return [found[i] for i in ids if i in found]
+
+        ids = [str(i) for i in self.redis.zrange(keys.tenant_endpoints(tenant), 0, -1)]
+        return page_of(ids, starting_after=starting_after, limit=limit, load=load, what="endpoint")
 
     def update_endpoint(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
         self.get_endpoint(tenant, endpoint_id)

@@ -5,24 +5,66 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import redis
 
 from worker import keys
-from worker.errors import ConfigError
+from worker.errors import ConfigError, NotFound
 from worker.keys import Keyspace
 from worker.store.client import REDIS_ERRORS, Client, Guarded, typed
 from worker.store.scripts import Scripts, dumps, float_or_none
 from worker.vault import Vault
 
-__all__ = ["StoreBase", "dumps", "float_or_none", "loads_or"]
+__all__ = ["Page", "StoreBase", "dumps", "float_or_none", "loads_or", "page_of"]
 
 PLAIN = Keyspace()  # one Redis, one partition: the keys' plain names
+T = TypeVar("T")
 
 
 def loads_or(raw: str | None, default: Any) -> Any:
     return json.loads(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, and whether items follow it."""
+
+    data: list[T]
+    has_more: bool
+
+
+def page_of(
+    ids: Sequence[str],
+    *,
+    starting_after: str | None,
+    limit: int,
+    load: Callable[[list[str]], list[T]],
+    what: str,
+    shown_as: str | None = None,
+) -> Page[T]:
+    """The ``limit`` items after ``starting_after`` in ``ids`` (ordered as listed).
+
+    ``load`` turns a run of ids into the items still there (an id whose object expired,
+    or that a filter leaves out, gives none); it is called on runs just long enough to
+    fill the page and tell whether more follow, never on the ids before the cursor. An
+    unknown cursor is ``NotFound``, named as the caller gave it (``shown_as``)."""
+    start = 0
+    if starting_after is not None:
+        try:
+            start = ids.index(starting_after) + 1
+        except ValueError:
+            named = shown_as or starting_after
+            raise NotFound(f"starting_after: no {what} {named!r} in this list") from None
+    found: list[T] = []
+    run = limit + 1
+    while start < len(ids) and len(found) <= limit:
+        found += load(list(ids[start : start + run]))
+        start += run
+        run = min(run * 2, 1000)
+    return Page(found[:limit], has_more=len(found) > limit)
 
 
 class StoreBase(Guarded):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,31 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
-from worker.store.base import dumps, float_or_none, loads_or
+from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
 from worker.store.scripts import AttemptDone, AttemptRecorded
 from worker.store.subscribers import SubscribersMixin
 
-__all__ = ["AttemptDone", "AttemptRecorded", "DeliveryJob", "EventsMixin", "new_delivery_jobs"]
+__all__ = [
+    "AttemptDone",
+    "AttemptRecorded",
+    "DeliveryJob",
+    "EventsMixin",
+    "IndexedEvent",
+    "StoredEvent",
+    "new_delivery_jobs",
+]
+
+IndexedEvent = tuple[float, str]  # (score: created_at, event id): the tenant index's order
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored: what the event stream sends."""
+
+    id: str
+    type: str
+    created_at: float
+    body: str
 
 
 @dataclass(frozen=True)
@@ -79,23 +100,77 @@ class EventsMixin(SubscribersMixin):
         event_type: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
+        return self.page_events(tenant, batch_id=batch_id, event_type=event_type, limit=limit).data
+
+    def page_events(
+        self,
+        tenant: str,
+        *,
+        batch_id: str | None = None,
+        event_type: str | None = None,
+        starting_after: str | None = None,
+        limit: int = 100,
+    ) -> Page[dict[str, Any]]:
+        """The tenant's events (of one batch, of one type), newest first, ``limit`` after
+        ``starting_after``. Only the page's events are read whole, with their deliveries;
+        the filter reads each candidate's type alone."""
         if batch_id is not None:
             wid = keys.watch_id(tenant, batch_id)
             ids = [str(e) for e in reversed(self.redis.lrange(self.keys.watch_events(wid), 0, -1))]
         else:
             indexes = [self.keys.tenant_events(tenant, p) for p in self.keys.all_partitions()]
             ids = self.merged_index(indexes, newest_first=True)
+
+        def kept(run: list[str]) -> list[str]:
+            pipe = self.redis.pipeline(transaction=False)
+            for eid in run:
+                pipe.hget(self.keys.event(eid), "type")
+            return [
+                eid
+                for eid, found in zip(run, pipe.execute(), strict=True)
+                if found is not None and (event_type is None or found == event_type)
+            ]
+
+        page = page_of(ids, starting_after=starting_after, limit=limit, load=kept, what="event")
+        pipe = self.redis.pipeline(transaction=False)
+        for eid in page.data:
+            pipe.hgetall(self.keys.event(eid))
+        views = [self._event_view(raw) for raw in pipe.execute() if raw]
+        return Page(views, page.has_more)
+
+    # the event stream -------------------------------------------------------
+    def event_position(self, tenant: str, event_id: str) -> IndexedEvent:
+        """Where one of the tenant's events stands in its index; ``NotFound`` for an id
+        the tenant has not (or no longer) got."""
+        index = self.keys.tenant_events(tenant, self.keys.partition(event_id))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zmscore(index, [event_id])
+        [[score]] = pipe.execute()
+        if score is None:
+            raise NotFound(f"no event {event_id!r}")
+        return float(score), event_id
+
+    def indexed_events_since(self, tenant: str, min_score: float) -> list[IndexedEvent]:
+        """The tenant's events scored ``min_score`` or later, in (score, id) order: ids
+        only, from every partition."""
+        runs = []
+        for p in self.keys.all_partitions():
+            found = self.redis.zrangebyscore(
+                self.keys.tenant_events(tenant, p), min_score, "+inf", withscores=True
+            )
+            runs.append([(float(score), str(eid)) for eid, score in found])
+        return list(heapq.merge(*runs))
+
+    def stored_events(self, ids: list[str]) -> list[StoredEvent]:
+        """The events of these ids still kept, in the order given."""
         pipe = self.redis.pipeline(transaction=False)
         for eid in ids:
-            pipe.hgetall(self.keys.event(eid))
-        views: list[dict[str, Any]] = []
-        for raw in pipe.execute():
-            if not raw or (event_type and raw.get("type") != event_type):
-                continue
-            views.append(self._event_view(raw))
-            if len(views) >= limit:
-                break
-        return views
+            pipe.hmget(self.keys.event(eid), "type", "created_at", "body")
+        return [
+            StoredEvent(id=eid, type=event_type, created_at=float(created_at), body=body)
+            for eid, (event_type, created_at, body) in zip(ids, pipe.execute(), strict=True)
+            if event_type is not None and body is not None
+        ]
 
     def _event_view(self, raw: dict[str, str]) -> dict[str, Any]:
         eid = raw["id"]

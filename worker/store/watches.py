@@ -8,7 +8,7 @@ from typing import Any
 from worker import keys
 from worker.errors import NotFound
 from worker.models import PollRecord, Watch
-from worker.store.base import StoreBase, dumps, float_or_none, loads_or
+from worker.store.base import Page, StoreBase, dumps, float_or_none, loads_or, page_of
 from worker.store.client import Pipeline
 from worker.store.scripts import WatchRegistration
 
@@ -86,6 +86,23 @@ class WatchesMixin(StoreBase):
         """The tenant's watches, oldest registration first, from every partition."""
         indexes = [self.keys.tenant_watches(tenant, p) for p in self.keys.all_partitions()]
         return self.watches_by_id(self.merged_index(indexes))
+
+    def page_watches(
+        self, tenant: str, *, starting_after: str | None = None, limit: int = 100
+    ) -> Page[Watch]:
+        """The tenant's watches in ``list_watches``' order, ``limit`` after the one of the
+        batch ``starting_after`` (a batch id, as the API shows them)."""
+        indexes = [self.keys.tenant_watches(tenant, p) for p in self.keys.all_partitions()]
+        wids = self.merged_index(indexes)
+        after = None if starting_after is None else keys.watch_id(tenant, starting_after)
+        return page_of(
+            wids,
+            starting_after=after,
+            limit=limit,
+            load=self.watches_by_id,
+            what="batch",
+            shown_as=starting_after,
+        )
 
     def history(self, wid: str) -> list[dict[str, Any]]:
         listed = self.redis.lrange(self.keys.watch_history(wid), 0, -1)
