@@ -22,8 +22,9 @@ from tests.support.provider_stub import ProviderStub
 from tests.support.rabbitmq import Vhost, rabbitmq_vhost
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
+from tests.support.redis_tls import TlsRedisServer
 from tests.support.waiting import wait_until
-from worker.queues import QueuePublisher
+from worker.queues import QueueError, QueuePublisher
 
 
 @pytest.fixture
@@ -249,3 +250,22 @@ def test_a_connection_lost_between_tasks_is_reopened_within_the_attempt() -> Non
         entries = redis.Redis(port=server.port).xrange("events")
     assert "added to stream 'events'" in receipt
     assert [fields[b"body"] for _, fields in entries] == [b'{"n": 1}', b'{"n": 2}']
+
+
+def test_a_rediss_stream_is_published_over_verified_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rediss://``: TLS checked against the system's trust store (here the test CA,
+    through ``SSL_CERT_FILE``, as an operator would add their own CA)."""
+    headers = {"webhook-id": "evt_tls", "webhook-timestamp": "1", "webhook-signature": "v1,x"}
+    with TlsRedisServer() as server, asyncio.Runner() as loop:
+        url = f"rediss://127.0.0.1:{server.port}/0?stream=events"
+        publisher = QueuePublisher(allow_private=True)
+        with pytest.raises(QueueError, match="certificate verify failed"):
+            loop.run(publisher.publish(url, headers, b"{}", 5))  # an unknown CA: refused
+        monkeypatch.setenv("SSL_CERT_FILE", server.ca_file)
+        receipt = loop.run(publisher.publish(url, headers, b'{"tls": true}', 5))
+        loop.run(publisher.aclose())
+        client = server.client()
+        [(_, fields)] = client.xrange("events")
+        client.close()
+    assert "added to stream 'events'" in receipt
+    assert fields[b"webhook-id"] == b"evt_tls" and fields[b"body"] == b'{"tls": true}'
