@@ -94,10 +94,9 @@ class Cohort:
     def advance(self) -> bool:
         """Move on every batch whose current status batchhook has seen; True when every
         batch has reached its last status and batchhook has seen it."""
-        response = self.api.get("/v1/batches")
-        if response.status_code != 200:  # e.g. 503 while Redis is down
+        seen = self._seen()
+        if seen is None:  # e.g. 503 while Redis is down
             return False
-        seen = {b["batch_id"]: b["status"] for b in response.json()["data"]}
         finished = True
         for batch_id, path in self.paths.items():
             step = self.step[batch_id]
@@ -106,6 +105,20 @@ class Cohort:
                 self.stub.set_batch(batch_id, path[step + 1])
             finished = finished and seen.get(batch_id) == path[-1]
         return finished
+
+    def _seen(self) -> dict[str, str | None] | None:
+        """Every watched batch's last-seen status, over all the list's pages."""
+        seen: dict[str, str | None] = {}
+        params: dict[str, str | int] = {"limit": 1000}
+        while True:
+            response = self.api.get("/v1/batches", params=params)
+            if response.status_code != 200:
+                return None
+            page = response.json()
+            seen.update((b["batch_id"], b["status"]) for b in page["data"])
+            if not page["has_more"]:
+                return seen
+            params["starting_after"] = page["data"][-1]["batch_id"]
 
     def progress(self) -> int:
         """Status changes made so far (each batch's first status counts as one)."""
