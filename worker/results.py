@@ -161,6 +161,20 @@ def with_result_links(
     ``data.error_url`` signed for the endpoint's ``result_links_ttl`` from this attempt,
     so a delivery retried hours later still carries links that work. Other events, and
     a deployment without a secret key, are sent as stored."""
+    return with_links_for(
+        body,
+        event_type,
+        endpoint.tenant,
+        settings,
+        expires_at=int(now) + endpoint.result_links_ttl_s,
+    )
+
+
+def with_links_for(
+    body: str, event_type: str, tenant: str, settings: Settings, *, expires_at: int
+) -> str:
+    """A terminal event's body with its result links, valid until ``expires_at``: as
+    an endpoint gets it, or the event stream (which has no endpoint) sends it."""
     if event_type not in TERMINAL_EVENT_TYPES or not settings.secret_key:
         return body
     event = json.loads(body)
@@ -170,11 +184,11 @@ def with_result_links(
     data.update(
         result_links(
             settings,
-            tenant=endpoint.tenant,
+            tenant=tenant,
             batch_id=data["id"],
             output_file_id=data.get("output_file_id"),
             error_file_id=data.get("error_file_id"),
-            expires_at=int(now) + endpoint.result_links_ttl_s,
+            expires_at=expires_at,
         )
     )
     return json.dumps(event, separators=(",", ":"))

@@ -46,6 +46,7 @@ def test_a_batch_completing_arrives_on_the_stream_with_its_id_type_and_body(
             theirs = test_event(other, subscribe(other, receiver)["id"])  # not my tenant's
             batch_id = new_batch_id()
             stub.script(batch_id, ["in_progress", "completed"])
+            stub.set_file(f"file-out-{batch_id}", b'{"custom_id": "1"}\n')
             watch(api, batch_id, conn["id"])
 
             got = stream.wait_for(1, predicate=lambda e: e.event == "batch.completed")
@@ -59,10 +60,14 @@ def test_a_batch_completing_arrives_on_the_stream_with_its_id_type_and_body(
             f"data: {completed.data}",
         )
         body = json.loads(completed.data)
-        assert body == shown(api, completed.id)["payload"]
+        stored = shown(api, completed.id)["payload"]
+        links = {name: body["data"].pop(name) for name in ("output_url", "error_url")}
+        assert body == stored  # the stored event, with its result links added
         assert body["id"] == completed.id and body["type"] == "batch.completed"
         assert body["data"]["id"] == batch_id
         assert body["data"]["output_file_id"] == f"file-out-{batch_id}"
+        output = httpx.get(links["output_url"], timeout=10)  # signed: no token needed
+        assert (output.status_code, output.content) == (200, b'{"custom_id": "1"}\n')
 
 
 def resumed_from(api: httpx.Client, event_id: str) -> list[str]:

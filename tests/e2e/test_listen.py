@@ -74,8 +74,11 @@ def test_listen_forwards_each_event_signed_with_the_secret_it_prints(
         assert hook.headers["content-type"] == "application/json"
         event_id = hook.headers["webhook-id"]
         assert event_id == hook.json["id"]
-        assert hook.json == api.get(f"/v1/events/{event_id}").json()["payload"]
+        stored = api.get(f"/v1/events/{event_id}").json()["payload"]
+        assert {**hook.json, "data": stored["data"]} == stored
+        assert stored["data"].items() <= hook.json["data"].items()
     completed = hooks[1]
+    assert f"/v1/batches/{batch_id}/output?" in completed.json["data"]["output_url"]
     standardwebhooks.Webhook(secret).verify(completed.body, completed.headers)
     unwrapped = openai.OpenAI(api_key="x", webhook_secret=secret).webhooks.unwrap(
         completed.body, completed.headers

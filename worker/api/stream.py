@@ -1,6 +1,7 @@
 """GET /v1/events/stream: the tenant's events as server-sent events, resumable.
 
-Each event is sent as ``id: <event id>``, ``event: <type>``, ``data: <its stored body>``;
+Each event is sent as ``id: <event id>``, ``event: <type>``, ``data: <its body>`` (a
+terminal one with its signed result links, valid for a day, as an endpoint gets them);
 a ``: keep-alive`` comment goes out after ``KEEPALIVE_S`` without one. Without
 ``Last-Event-ID`` (header, or ``last_event_id`` in the query) the stream starts with
 the events that appear from now on; with it, every event of the tenant after that one
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 import anyio
@@ -37,9 +38,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from worker.api.deps import StoreDep, TenantDep
+from worker import results
+from worker.api.deps import SettingsDep, StoreDep, TenantDep
 from worker.errors import InputError, NotFound, StoreUnavailable
-from worker.models import EVENT_TYPES
+from worker.models import EVENT_TYPES, Endpoint
+from worker.settings import Settings
 from worker.store import Store
 from worker.store.events import IndexedEvent, StoredEvent
 
@@ -112,6 +115,14 @@ def parse_types(raw: str | None) -> frozenset[str] | None:
     return wanted
 
 
+def with_links(event: StoredEvent, tenant: str, settings: Settings) -> StoredEvent:
+    """A terminal event with its result links, as an endpoint with the default
+    ``result_links_ttl`` would get it (the stream has no endpoint of its own)."""
+    expires_at = int(time.time()) + Endpoint.result_links_ttl_s
+    body = results.with_links_for(event.body, event.type, tenant, settings, expires_at=expires_at)
+    return replace(event, body=body)
+
+
 def frame(event: StoredEvent) -> str:
     """One event as server-sent event lines (its body kept on one line)."""
     data = event.body
@@ -131,6 +142,7 @@ async def _frames(
     cursor: Cursor,
     types: frozenset[str] | None,
     stopping: Callable[[], bool],
+    settings: Settings,
 ) -> AsyncIterator[str]:
     """Every new event, until the client goes (the response is then cancelled) or the
     server stops (the stream ends; the client resumes with Last-Event-ID)."""
@@ -143,7 +155,7 @@ async def _frames(
                 stored = await run_in_threadpool(store.stored_events, [eid for _, eid in run])
                 for event in stored:
                     if types is None or event.type in types:
-                        yield frame(event)
+                        yield frame(with_links(event, tenant, settings))
                         quiet_since = time.monotonic()
                 cursor.mark(run)
         except StoreUnavailable:
@@ -174,6 +186,7 @@ async def stream_events(
     request: Request,
     tenant: TenantDep,
     store: StoreDep,
+    settings: SettingsDep,
     types: Annotated[str | None, Query(max_length=2000)] = None,
     last_event_id: Annotated[str | None, Query(max_length=256)] = None,
     last_event_id_header: Annotated[
@@ -183,7 +196,7 @@ async def stream_events(
     wanted = parse_types(types)
     cursor = await _start(store, tenant, last_event_id_header or last_event_id)
     return StreamingResponse(
-        _frames(store, tenant, cursor, wanted, request.app.state.stopping),
+        _frames(store, tenant, cursor, wanted, request.app.state.stopping, settings),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
