@@ -121,12 +121,10 @@ def check_destination(url: str, *, allow_private: bool, resolve: bool = True) ->
     why: an http(s) webhook URL (``check_url``), or a queue's (``queue_target``) on a
     public host unless ``allow_private``."""
     if not is_queue_url(url):
-        try:
-            return check_url(url, allow_private=allow_private, resolve=resolve)
-        except InputError as exc:
-            raise InputError(
-                str(exc).replace("an http(s) URL", "an http(s) or queue URL")
-            ) from None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"{masked_url(url)!r} is not an http(s) or queue URL")
+        return check_url(url, allow_private=allow_private, resolve=resolve)
     target = queue_target(url)
     if not allow_private:
         _refuse_private_host(target.host.rstrip("."), resolve=resolve)

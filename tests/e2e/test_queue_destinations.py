@@ -44,6 +44,7 @@ def bind_queue(vhost: Vhost, exchange: str, routing_key: str) -> kombu.Queue:
 
 
 def take_messages(vhost: Vhost, queue: kombu.Queue, count: int) -> list[kombu.Message]:
+    got: list[kombu.Message] = []
     with kombu.Connection(vhost.url) as conn:
         bound = queue(conn.channel())
 
@@ -52,7 +53,6 @@ def take_messages(vhost: Vhost, queue: kombu.Queue, count: int) -> list[kombu.Me
                 got.append(message)
             return got if len(got) >= count else None
 
-        got: list[kombu.Message] = []
         found: list[kombu.Message] = wait_until(got_all, timeout_s=20, message="no message")
         return found
 
