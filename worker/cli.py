@@ -76,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listen.add_argument("--token", required=True, help="an API token of the tenant")
     listen.add_argument("--forward-to", required=True, help="the local handler's URL")
-    listen.add_argument("--events", help="only these types, comma-separated (default: all)")
+    listen.add_argument(
+        "--events",
+        nargs="+",
+        help="only these types, space- or comma-separated (default: all)",
+    )
     listen.add_argument("--secret", help="sign with this whsec_ secret (default: a new one)")
     listen.set_defaults(func=commands.listen)
     return parser

@@ -288,7 +288,8 @@ def dev(args: argparse.Namespace) -> int:
 def listen(args: argparse.Namespace) -> int:
     from worker.listen import run
 
-    return run(args.api, args.token, args.forward_to, args.events, args.secret)
+    events = ",".join(args.events) if args.events else None  # --events a b, or a,b
+    return run(args.api, args.token, args.forward_to, events, args.secret)
 
 
 @guarded

@@ -136,6 +136,10 @@ def test_listen_says_when_the_local_handler_cannot_be_reached(
         (["--token", "bh_not_a_token"], "refused the token (401)"),
         (["--token", "TOKEN", "--forward-to", "ftp://127.0.0.1/x"], "--forward-to must be"),
         (["--token", "TOKEN", "--events", "batch.nope"], "unknown event type 'batch.nope'"),
+        (  # space-separated types are read one by one, as comma-separated ones are
+            ["--token", "TOKEN", "--events", "batch.completed", "batch.nope"],
+            "unknown event type 'batch.nope'",
+        ),
         (["--token", "TOKEN", "--secret", "whsec_short"], "--secret must be a whsec_"),
     ],
 )
