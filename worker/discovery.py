@@ -7,7 +7,8 @@ it had already finished before the connection was made, or was made longer ago t
 retention, or the tenant stopped watching it) -> every listed batch that is watched is
 recorded as polled, exactly as a retrieve would be, and its own retrieve is pushed back
 while the list keeps covering it. One list page thus replaces up to 100 single
-retrieves; batches older than the pages listed keep their own polls.
+retrieves; batches older than the pages listed keep their own polls. A round that
+listed is recorded on the connection (``last_discovery`` in the API).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import structlog
 
 from worker import keys
 from worker.errors import ProviderError
-from worker.models import Connection, Snapshot, Watch
+from worker.models import Connection, Discovery, Snapshot, Watch
 from worker.poller import Created, PollLimits, record_results
 from worker.providers import PollClient, list_batches
 from worker.store import Store
@@ -54,7 +55,7 @@ async def discover(
         return DiscoveryOutcome(0, 0, {})
     bound = log.bind(connection_id=conn.id)
     try:
-        snapshots = await _list_recent(store, client, conn, limits)
+        snapshots, pages = await _list_recent(store, client, conn, limits)
     except ProviderError as exc:
         retry_s = max(interval_s * 4, exc.retry_after_s or 0.0)
         if exc.status_code == 429:
@@ -62,7 +63,10 @@ async def discover(
         bound.warning("discovery_failed", error=str(exc), retry_in_s=retry_s)
         store.schedule_discovery(conn.id, at=time.time() + retry_s)
         return DiscoveryOutcome(0, 0, {})
-    outcome = _record_listed(store, conn, snapshots, limits, interval_s, time.time())
+    listed_at = time.time()
+    outcome = _record_listed(store, conn, snapshots, limits, interval_s, listed_at)
+    if pages:  # a round the call budget allowed no list call is no listing
+        store.record_discovery(conn.id, Discovery(listed_at, outcome.listed, outcome.registered))
     store.schedule_discovery(conn.id, at=time.time() + interval_s)
     if outcome.registered:
         bound.info("batches_discovered", listed=outcome.listed, registered=outcome.registered)
@@ -71,11 +75,13 @@ async def discover(
 
 async def _list_recent(
     store: Store, client: PollClient, conn: Connection, limits: PollLimits
-) -> list[Snapshot]:
-    """The newest pages, until a page holds nothing new or unfinished."""
+) -> tuple[list[Snapshot], int]:
+    """The newest pages, until a page holds nothing new or unfinished; and how many
+    pages were listed."""
     snapshots: list[Snapshot] = []
     cursor: str | None = None
     since = news_since(conn, store.retention_s, time.time())
+    pages = 0
     for _ in range(MAX_PAGES):
         allowance = store.take_call_budget(
             {conn.id: 1}, calls_per_second=limits.calls_per_second, now=time.time()
@@ -85,11 +91,12 @@ async def _list_recent(
         page = await list_batches(
             client, conn, cursor=cursor, limit=PAGE_LIMIT, timeout_s=limits.timeout_s
         )
+        pages += 1
         snapshots += page.snapshots
         if page.next_cursor is None or not any(_worth_watching(s, since) for s in page.snapshots):
             break
         cursor = page.next_cursor
-    return snapshots
+    return snapshots, pages
 
 
 def _worth_watching(snapshot: Snapshot, since: float) -> bool:

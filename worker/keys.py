@@ -12,8 +12,9 @@ builds them so:
   and failing indexes and its share of each tenant's indexes. A watch's partition comes
   from its id (``shard``); the events of a watch carry the same shard in their ids
   (``worker.events``), and a delivery id starts with its event's id.
-- One endpoint's hash, health, failed index and throttle counters share the endpoint's
-  slot; one connection's pause and call counters, and one token's keys, likewise.
+- One endpoint's hash, health, failed index, throttle counters and attempts per minute
+  share the endpoint's slot; one connection's pause, call and discovery records, and one
+  token's keys, likewise.
 
 On one server (or Sentinel) with one partition the keys keep their plain names
 (``bh:due``, ``bh:watch:<id>``); with several partitions the partition's keys start with
@@ -38,6 +39,10 @@ REPLICATION_MARK = f"{PREFIX}replication_mark"  # counter written before each WA
 LAYOUT = f"{PREFIX}layout"  # the partition count the data was written with
 TOKENS = f"{PREFIX}tokens"  # zset: token id -> created_at (the records `tokens list` shows)
 FAILING_KEPT = 1000  # the most recent failing deliveries kept (per partition) for `status`
+ACTIVITY_MINUTES = 180  # the longest window of an endpoint's per-minute attempt counts
+# An endpoint's attempt count of one minute is kept this long after its last attempt: the
+# whole of the longest window, and a minute of slack for an attempt recorded late.
+ENDPOINT_MINUTE_TTL_S = (ACTIVITY_MINUTES + 2) * 60
 
 # The broker's queues: kombu keeps each as a Redis list under the queue's name.
 POLL_QUEUE = "batchhook.poll"
@@ -232,12 +237,27 @@ class Keyspace:
         """Counter: deliveries let through to the endpoint in one clock second (5 s TTL)."""
         return f"{self.endpoint(endpoint_id)}:sent:{second}"
 
+    def endpoint_minute(self, endpoint_id: str, minute: int) -> str:
+        """Hash: ``ok`` and ``failed``, the attempts made to the endpoint in one clock minute
+        (``minute`` = Unix time // 60); kept ``ENDPOINT_MINUTE_TTL_S``."""
+        return f"{self.endpoint(endpoint_id)}:att:{minute}"
+
     def connection(self, connection_id: str) -> str:
         return f"{PREFIX}conn:{self._tag(connection_id)}"
 
     def connection_paused_until(self, connection_id: str) -> str:
         """String: Unix time until which every poll of the connection waits (after a 429)."""
         return f"{self.connection(connection_id)}:paused_until"
+
+    def connection_pauses(self, connection_id: str) -> str:
+        """Hash: ``count`` of the 429 pauses the connection went into, ``last_at`` (Unix
+        time the last one began). Goes with the connection."""
+        return f"{self.connection(connection_id)}:pauses"
+
+    def connection_discovery(self, connection_id: str) -> str:
+        """Hash: the last successful listing of a watch_all connection's account: ``at``,
+        ``listed``, ``registered`` (kept for the retention, rewritten every round)."""
+        return f"{self.connection(connection_id)}:discovery"
 
     def connection_calls(self, connection_id: str, second: int) -> str:
         """Counter: the connection's provider calls in one clock second (expires in 5 s)."""
@@ -250,6 +270,11 @@ class Keyspace:
     def token_last_used(self, digest: str) -> str:
         """String: Unix time of the token's last request, refreshed at most once a minute."""
         return f"{self.token(digest)}:used"
+
+    def dashboard_session(self, session_digest: str) -> str:
+        """String: the token digest a dashboard sign-in without JavaScript stands for, keyed
+        by the digest of the session id in its cookie (expires with the session)."""
+        return f"{PREFIX}dashsess:{self._tag(session_digest)}"
 
     def token_calls(self, digest: str, window: int) -> str:
         """Counter: the token's requests in one clock minute (``window`` = Unix time // 60)."""

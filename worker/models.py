@@ -132,8 +132,43 @@ def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Discovery:
+    """One successful listing of a watch_all connection's account."""
+
+    at: float
+    listed: int  # the batches the list pages held
+    registered: int  # of them, the ones it started watching
+
+
+@dataclass(frozen=True)
+class ConnectionActivity:
+    """How a connection has been used: its account's last listing (watch_all only) and
+    the provider's 429s that paused its polls (``paused_until``: None once over)."""
+
+    last_discovery: Discovery | None = None
+    paused_until: float | None = None
+    rate_limit_pauses: int = 0
+    last_paused_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        found = self.last_discovery
+        return {
+            "last_discovery_at": found.at if found else None,
+            "last_discovery": (
+                {"at": found.at, "listed": found.listed, "registered": found.registered}
+                if found
+                else None
+            ),
+            "paused_until": self.paused_until,
+            "rate_limit_pauses": self.rate_limit_pauses,
+            "last_paused_at": self.last_paused_at,
+        }
+
+
+@dataclass(frozen=True)
 class Connection:
-    """A tenant's credentials for one provider account (api_key decrypted)."""
+    """A tenant's credentials for one provider account (api_key decrypted); ``activity``
+    is read only where it is shown (``store.connections_by_id(..., with_activity=True)``)."""
 
     id: str
     tenant: str
@@ -145,6 +180,7 @@ class Connection:
     created_at: float
     watch_all: bool = False
     webhook_secret: str | None = field(default=None, repr=False)
+    activity: ConnectionActivity = field(default_factory=ConnectionActivity)
 
     def public(self) -> dict[str, Any]:
         """What the API shows: never the key or the webhook secret."""
@@ -158,6 +194,7 @@ class Connection:
             "watch_all": self.watch_all,
             "has_webhook_secret": self.webhook_secret is not None,
             "created_at": int(self.created_at),
+            **self.activity.public(),
         }
 
 

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 from batchhook_client import (
+    ActivityMinute,
     AuthenticationError,
     BatchhookError,
     Client,
@@ -41,6 +42,7 @@ def test_connections_are_created_listed_read_and_deleted(
     assert conn.headers == {"x-trace-id": "trace-1", "x-custom-key": "[redacted]"}
     assert conn.params == {"team": "nightly"}
     assert conn.has_webhook_secret is False
+    assert (conn.rate_limit_pauses, conn.paused_until, conn.last_discovery_at) == (0, None, None)
     assert provider.api_key not in repr(conn) and provider.api_key not in str(conn.raw)
     assert conn.id in {c.id for c in client.connections.list()}
     assert client.connections.get(conn.id) == conn
@@ -73,6 +75,8 @@ def test_an_endpoint_goes_through_its_whole_life(client: Client, receiver: Recei
     shown = client.endpoints.get(ep.id)
     assert shown.secret is None
     assert shown.health is not None and shown.health.circuit == "closed"
+    assert shown.health.attempts_1h is not None and shown.health.attempts_1h.succeeded == 0
+    assert (shown.health.success_rate_1h, shown.health.throttle_per_s) == (None, 5)
     assert ep.id in {e.id for e in client.endpoints.list()}
 
     changed = client.endpoints.update(ep.id, description="renamed", rate_limit=None)
@@ -87,6 +91,14 @@ def test_an_endpoint_goes_through_its_whole_life(client: Client, receiver: Recei
     event = webhooks.verify(hook.body, hook.headers, ep.secret)
     assert isinstance(event, webhooks.WebhookTest)
     assert (event.id, event.data.endpoint_id) == (sent.id, ep.id)
+
+    def counted() -> tuple[ActivityMinute, ...] | None:
+        found = client.endpoints.activity(ep.id, minutes=5)
+        return found if sum(m.succeeded for m in found) else None
+
+    minutes = wait_until(counted, message="the attempt was never counted")
+    assert len(minutes) == 5
+    assert (sum(m.succeeded for m in minutes), sum(m.failed for m in minutes)) == (1, 0)
 
     rotated = client.endpoints.rotate_secret(ep.id)
     assert rotated.secret.startswith("whsec_") and rotated.secret != ep.secret
@@ -131,6 +143,7 @@ def test_a_watched_batch_is_shown_with_its_events_and_can_be_redelivered(
     assert batch_id in {b.batch_id for b in client.batches.list()}
     batch = wait_until(lambda: (b := client.batches.get(batch_id)).events and b)
     assert (batch.status, batch.normalized_status) == ("completed", "completed")
+    assert batch.provider == "openai"
     assert batch.output_file_id == f"file-out-{batch_id}"
     assert batch.request_counts is not None and batch.request_counts.total > 0
     assert batch.history and batch.history[-1].status == "completed"

@@ -121,6 +121,64 @@ def test_event_pages_keep_the_batch_and_type_filters(api: httpx.Client, receiver
         assert len(everything) == 7  # 3 + 3 tests + the other batch's completion
 
 
+def test_batch_pages_keep_the_status_and_connection_filters(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with ProviderStub("openai", api_key="sk-pages-batches") as stub:
+        first, second = connect(api, stub), connect(api, stub)
+        plan = [(first, "completed"), (first, "in_progress"), (second, "completed"),
+                (first, "completed"), (second, "completed"), (first, "in_progress"),
+                (first, "completed")]  # fmt: skip
+        batch_ids = []
+        for conn, status in plan:
+            batch_id = new_batch_id()
+            stub.set_batch(batch_id, status)
+            watch(api, batch_id, conn["id"], poll_interval=3600)
+            batch_ids.append(batch_id)
+        wait_until(
+            lambda: all(b["normalized_status"] for b in listed(api, "/v1/batches")["data"]),
+            timeout_s=30,
+            message="a batch was never polled",
+        )
+        every = listed(api, "/v1/batches")["data"]
+        assert [b["batch_id"] for b in every] == batch_ids
+        assert {b["provider"] for b in every} == {"openai"}
+
+        def of(conn: dict[str, Any] | None, status: str | None) -> list[str]:
+            return [
+                batch_id
+                for batch_id, (c, s) in zip(batch_ids, plan, strict=True)
+                if (conn is None or c is conn) and (status is None or s == status)
+            ]
+
+        done = pages(api, "/v1/batches", 2, status="completed")
+        assert [len(page) for page in done] == [2, 2, 1]
+        assert [i for page in done for i in page] == of(None, "completed")
+        assert pages(api, "/v1/batches", 1, status="in_progress") == [
+            [i] for i in of(None, "in_progress")
+        ]
+        mine = pages(api, "/v1/batches", 2, status="completed", connection_id=first["id"])
+        assert [i for page in mine for i in page] == of(first, "completed")
+        assert pages(api, "/v1/batches", 1, connection_id=second["id"]) == [
+            [i] for i in of(second, None)
+        ]
+        shown = listed(api, "/v1/batches", connection_id=second["id"])["data"]
+        assert {(b["connection_id"], b["provider"]) for b in shown} == {(second["id"], "openai")}
+        assert pages(api, "/v1/batches", 3, status="failed") == [[]]
+        with stack.client() as other:  # another tenant's connection lists nothing here
+            theirs = connect(other, stub)
+        for unknown in ("conn_missing", theirs["id"]):
+            assert pages(api, "/v1/batches", 3, connection_id=unknown) == [[]]
+
+
+@pytest.mark.parametrize("status", ["done", "COMPLETED", "unknown", ""])
+def test_a_batch_status_filter_not_of_the_eight_is_422(api: httpx.Client, status: str) -> None:
+    answer = api.get("/v1/batches", params={"status": status})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert "status" in answer.json()["error"]["message"]
+
+
 def ids_of(api: httpx.Client) -> dict[str, list[str]]:
     return {
         path: [item[name] for item in listed(api, path)["data"]] for path, name in LISTS.items()

@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.flows import connect, new_batch_id, watch
 from tests.e2e.stack import Stack
@@ -39,6 +40,28 @@ def test_a_429_holds_back_every_batch_of_its_connection_until_retry_after(
         after_429 = [t for t in neighbour_calls if t > 0.5]
         assert min(after_429) >= 3.5, f"neighbour polled {min(after_429):.1f}s after the 429"
         assert stub.mismatches == []
+
+
+def test_a_connection_shows_the_429_pauses_of_its_polls(api: httpx.Client) -> None:
+    with ProviderStub("openai", api_key="sk-429-shown") as stub:
+        conn = connect(api, stub)
+        fresh = (conn["rate_limit_pauses"], conn["paused_until"], conn["last_paused_at"])
+        assert fresh == (0, None, None)
+        path = f"/v1/connections/{conn['id']}"
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        stub.fail_next(batch_id, 429, RATE_LIMITED, headers={"retry-after": "20"})
+        watch(api, batch_id, conn["id"])
+
+        limited_at = wait_until(lambda: stub.requests_for(batch_id))[0].received_at
+        shown = wait_until(lambda: (c := api.get(path).json())["rate_limit_pauses"] and c)
+
+        assert shown["rate_limit_pauses"] == 1
+        assert shown["paused_until"] == pytest.approx(limited_at + 20, abs=2)
+        assert shown["last_paused_at"] == pytest.approx(limited_at, abs=2)
+        [listed] = [c for c in api.get("/v1/connections").json()["data"] if c["id"] == conn["id"]]
+        assert listed == shown
+        assert stub.api_key not in api.get("/v1/connections").text
 
 
 def test_every_worker_shares_one_call_budget_per_connection(

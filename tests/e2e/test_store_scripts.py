@@ -272,8 +272,9 @@ def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: 
     )  # fmt: skip
     store.create_event(event)
     d1, d2, d3 = (keys.delivery_id(event.id, ep) for ep in ("ep_1", "ep_2", "ep_3"))
+    earlier = now - 120  # an attempt is counted in its own minute, not the recording's
     attempts = [
-        AttemptDone(d1, {"status": 500}, "retry", now + 5, attempted=True),
+        AttemptDone(d1, {"status": 500, "at": earlier}, "retry", now + 5, attempted=True),
         AttemptDone(d2, {"status": 500}, "failed", None, attempted=True),
         AttemptDone(d3, {"error": "refused"}, "retry", now + 5, attempted=False),
         AttemptDone(keys.delivery_id("evt_gone", "ep_gone"), {}, "succeeded", None, attempted=True),
@@ -291,6 +292,20 @@ def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: 
     assert [r.failures for r in recorded] == [1, 1, 0, 0]
     assert store.keys.endpoint_failed("ep_2") in found.changed
     assert store.keys.endpoint_health("ep_1") in succeeded.changed  # the run of failures ended
+    minute, before = int(now // 60), int(earlier // 60)
+    assert store.keys.endpoint_minute("ep_1", before) in found.changed
+    assert store.keys.endpoint_minute("ep_3", minute) not in found.changed  # refused: no attempt
+    assert 0 < store.redis.ttl(store.keys.endpoint_minute("ep_1", minute)) <= 3 * 3600 + 120
+    counted = {
+        ep: [(m["succeeded"], m["failed"]) for m in store.endpoint_activity(ep, now=now, minutes=3)]
+        for ep in ("ep_1", "ep_2", "ep_3", "ep_gone")
+    }
+    assert counted == {
+        "ep_1": [(0, 1), (0, 0), (1, 0)],
+        "ep_2": [(0, 0), (0, 0), (0, 1)],
+        "ep_3": [(0, 0), (0, 0), (0, 0)],
+        "ep_gone": [(0, 0), (0, 0), (1, 0)],  # the endpoint answered, whatever the delivery
+    }
 
 
 def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
@@ -300,14 +315,24 @@ def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
     reg = registration("batch_b1", now)
     store.scripts.register_watches([reg])
 
+    conn = store.create_connection(TENANT, provider="openai", base_url="https://api.openai.com/v1",
+                                   api_key="sk-x", headers={}, params=None, webhook_secret=None,
+                                   watch_all=False)  # fmt: skip
+
     def budget() -> None:
         store.pause_connection("conn_paused", until=now + 30, now=now)
+        store.pause_connection(conn.id, until=now + 10, now=now)
+        store.pause_connection(conn.id, until=now + 20, now=now + 1)  # grows: the same pause
         store.take_call_budget({"conn_a": 3, "conn_paused": 2}, calls_per_second=2, now=now)
         store.defer_polls({reg.watch_id: now + 10, keys.watch_id(TENANT, "gone"): now + 10})
 
     found = touched_by(server, budget)
 
     assert_confined(found, store.keys)
+    assert store.keys.connection_pauses("conn_paused") not in found.changed  # no such connection
+    shown = store.get_connection(TENANT, conn.id, with_activity=True).public()
+    assert (shown["rate_limit_pauses"], shown["last_paused_at"]) == (1, pytest.approx(now))
+    assert shown["paused_until"] == pytest.approx(now + 20)
     allowances = store.take_call_budget(
         {"conn_a": 3, "conn_paused": 1}, calls_per_second=2, now=now
     )

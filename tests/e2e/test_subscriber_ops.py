@@ -168,6 +168,66 @@ def test_an_endpoint_rate_limit_is_changed_and_cleared_with_patch(ops: httpx.Cli
     assert ops.patch(path, json={"rate_limit": None}).json()["rate_limit"] is None
 
 
+def test_an_endpoint_shows_its_last_hours_attempts_by_outcome_and_minute(
+    ops: httpx.Client, receiver: Receiver
+) -> None:
+    receiver.respond_with(500)  # the first event fails once, then succeeds on its retry
+    endpoint = subscribe(ops, receiver, rate_limit=5)
+    path = f"/v1/endpoints/{endpoint['id']}"
+    quiet = ops.get(path).json()["health"]
+    assert quiet["attempts_1h"] == {"succeeded": 0, "failed": 0}
+    assert (quiet["success_rate_1h"], quiet["throttle_per_s"]) == (None, 5)
+
+    wait_for_delivery_state(ops, send_test(ops, endpoint["id"]), "succeeded")
+    wait_for_delivery_state(ops, send_test(ops, endpoint["id"]), "succeeded")
+
+    health = wait_until(
+        lambda: (h := ops.get(path).json()["health"])["attempts_1h"]["succeeded"] == 2 and h
+    )
+    assert health["attempts_1h"] == {"succeeded": 2, "failed": 1}
+    assert health["success_rate_1h"] == pytest.approx(2 / 3, abs=1e-3)
+    assert health["circuit"] == "closed"  # the health the endpoint had before is all there
+    answer = ops.get(f"{path}/activity")
+    assert answer.status_code == 200, answer.text
+    activity = answer.json()
+    assert (activity["object"], activity["has_more"]) == ("list", False)
+    minutes = activity["data"]
+    starts = [m["minute_at"] for m in minutes]
+    assert len(minutes) == 60 and starts == list(range(starts[0], starts[-1] + 1, 60))
+    assert starts[-1] <= time.time() < starts[-1] + 120  # ending with the current minute
+    assert sum(m["succeeded"] for m in minutes) == 2
+    assert sum(m["failed"] for m in minutes) == 1
+    assert len(ops.get(f"{path}/activity", params={"minutes": 180}).json()["data"]) == 180
+    assert len(ops.get(f"{path}/activity", params={"minutes": 1}).json()["data"]) == 1
+
+
+def test_an_endpoint_without_a_rate_limit_shows_no_throttle(ops: httpx.Client) -> None:
+    created = ops.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/hook"}).json()
+    assert ops.get(f"/v1/endpoints/{created['id']}").json()["health"]["throttle_per_s"] is None
+
+
+@pytest.mark.parametrize("minutes", [0, 181, "ten"])
+def test_an_activity_window_outside_1_to_180_minutes_is_422(
+    ops: httpx.Client, minutes: object
+) -> None:
+    created = ops.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/hook"}).json()
+    answer = ops.get(f"/v1/endpoints/{created['id']}/activity", params={"minutes": minutes})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and "minutes" in error["message"]
+
+
+def test_the_activity_of_an_endpoint_not_the_callers_is_404(
+    ops_stack: Stack, ops: httpx.Client
+) -> None:
+    with ops_stack.client() as other:
+        theirs = other.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/hook"}).json()
+    for endpoint_id in (theirs["id"], "ep_missing"):
+        answer = ops.get(f"/v1/endpoints/{endpoint_id}/activity")
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["type"] == "not_found"
+
+
 def test_a_hanging_endpoint_does_not_hold_up_a_healthy_one(
     ops: httpx.Client, receiver: Receiver
 ) -> None:

@@ -75,3 +75,32 @@ def test_deleting_a_watch_all_connection_stops_its_batches_and_its_listing(
 
         assert running not in watched_ids(api)
         assert api.get(f"/v1/connections/{conn['id']}").status_code == 404
+
+
+def test_a_watch_all_connection_shows_when_it_last_listed_the_account(api: httpx.Client) -> None:
+    with ProviderStub("openai", api_key="sk-watch-all-4") as stub:
+        running = new_batch_id()
+        stub.set_batch(running, "in_progress", created_at=int(time.time()))
+        one_by_one = connect(api, stub)
+        conn = connect(api, stub, watch_all=True)
+        assert (conn["last_discovery_at"], conn["last_discovery"]) == (None, None)
+        path = f"/v1/connections/{conn['id']}"
+
+        first = wait_until(lambda: (c := api.get(path).json())["last_discovery_at"] and c)
+        assert conn["created_at"] <= first["last_discovery_at"] <= time.time()
+        assert first["last_discovery"]["at"] == first["last_discovery_at"]
+        assert first["last_discovery"]["listed"] >= 1
+        wait_until(lambda: running in watched_ids(api))
+        lists_before = len(stub.list_requests)
+        wait_until(lambda: len(stub.list_requests) >= lists_before + 2)
+        later = wait_until(
+            lambda: (
+                (c := api.get(path).json())["last_discovery_at"] > first["last_discovery_at"] and c
+            )
+        )
+        assert later["last_discovery"]["registered"] == 0  # found already: watched once
+
+        listed = {c["id"]: c for c in api.get("/v1/connections").json()["data"]}
+        assert listed[conn["id"]]["last_discovery_at"] >= later["last_discovery_at"]
+        assert listed[one_by_one["id"]]["last_discovery_at"] is None
+        assert stub.api_key not in api.get("/v1/connections").text

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from worker import events
 from worker.api.deps import StoreDep, TenantDep
 from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import BatchIn
 from worker.errors import NotFound
-from worker.models import Watch
+from worker.models import BatchStatus, Watch
 from worker.store import Store
 
 router = APIRouter(prefix="/v1/batches")
 
 
-def batch_view(watch: Watch) -> dict[str, Any]:
+def batch_view(watch: Watch, provider: str | None = None) -> dict[str, Any]:
+    """A watch as the API shows it; ``provider``: its connection's (None once the
+    connection is gone)."""
     snapshot = watch.summary or watch.snapshot or {}
     return {
         "object": "batch_watch",
         "batch_id": watch.batch_id,
         "connection_id": watch.connection_id,
+        "provider": provider,
         "status": watch.status,
         "normalized_status": watch.normalized_status,
         "watching": watch.watching,
@@ -54,8 +57,9 @@ def _open_stall(summary: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def detailed_view(store: Store, watch: Watch) -> dict[str, Any]:
+    providers = store.connection_providers({watch.connection_id})
     return {
-        **batch_view(watch),
+        **batch_view(watch, providers.get(watch.connection_id)),
         "history": store.history(watch.id),
         "events": store.list_events(watch.tenant, batch_id=watch.batch_id),
     }
@@ -99,9 +103,30 @@ def _existing(store: Store, tenant: str, batch_id: str) -> Watch | None:
 
 
 @router.get("")
-def list_batches(tenant: TenantDep, store: StoreDep, page: PageDep) -> dict[str, Any]:
-    found = store.page_watches(tenant, starting_after=page.starting_after, limit=page.limit)
-    return list_answer(found, batch_view)
+def list_batches(
+    tenant: TenantDep,
+    store: StoreDep,
+    page: PageDep,
+    status: Annotated[
+        BatchStatus | None,
+        Query(description="only batches last seen in this (normalised) status"),
+    ] = None,
+    connection_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=256, description="only batches watched through it"),
+    ] = None,
+) -> dict[str, Any]:
+    """Oldest registration first; ``status`` and ``connection_id`` filter before the
+    page is cut (a connection the tenant has not got lists nothing)."""
+    found = store.page_watches(
+        tenant,
+        starting_after=page.starting_after,
+        limit=page.limit,
+        status=status.value if status is not None else None,
+        connection_id=connection_id,
+    )
+    providers = store.connection_providers({w.connection_id for w in found.data})
+    return list_answer(found, lambda w: batch_view(w, providers.get(w.connection_id)))
 
 
 @router.get("/{batch_id:path}")

@@ -1,4 +1,5 @@
-"""/v1/connections: a tenant's provider credentials (keys never leave the store)."""
+"""/v1/connections: a tenant's provider credentials (keys never leave the store), with
+how they are used: the account's last listing (``watch_all``) and the provider's 429s."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def list_connections(tenant: TenantDep, store: StoreDep, page: PageDep) -> dict[
 
 @router.get("/{connection_id}")
 def get_connection(connection_id: str, tenant: TenantDep, store: StoreDep) -> dict[str, Any]:
-    return store.get_connection(tenant, connection_id).public()
+    return store.get_connection(tenant, connection_id, with_activity=True).public()
 
 
 @router.delete("/{connection_id}")

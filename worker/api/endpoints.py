@@ -6,18 +6,19 @@ import time
 from typing import Annotated, Any, Self
 
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 
-from worker import events, health
+from worker import events, health, keys
 from worker.api.deps import SettingsDep, StoreDep, TenantDep
 from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import Body, EndpointIn, EndpointPatch
 from worker.destinations import check_destination
 from worker.errors import Conflict, InputError, NotFound
-from worker.models import WEBHOOK_TEST
+from worker.models import WEBHOOK_TEST, Endpoint
 from worker.settings import Settings
 from worker.signing import new_secret
+from worker.store import Store
 
 log = structlog.get_logger()
 
@@ -79,15 +80,56 @@ def health_view(raw: dict[str, float | None], settings: Settings, now: float) ->
     }
 
 
+def hour_view(minutes: list[dict[str, int]]) -> dict[str, Any]:
+    """The attempts of the last hour's minute rows, and the share of them that succeeded
+    (None without attempts)."""
+    succeeded = sum(m["succeeded"] for m in minutes)
+    failed = sum(m["failed"] for m in minutes)
+    attempts = succeeded + failed
+    return {
+        "attempts_1h": {"succeeded": succeeded, "failed": failed},
+        "success_rate_1h": round(succeeded / attempts, 4) if attempts else None,
+    }
+
+
+def endpoint_view(store: Store, settings: Settings, ep: Endpoint, now: float) -> dict[str, Any]:
+    """What ``GET /v1/endpoints/{id}`` shows: the endpoint, with its health, the last
+    hour's attempts (the 60 minutes ending with this one) and its effective throttle."""
+    hour = store.endpoint_activity(ep.id, now=now, minutes=60)
+    return {
+        **ep.public(),
+        "health": {
+            **health_view(store.endpoint_health(ep.id), settings, now),
+            **hour_view(hour),
+            "throttle_per_s": ep.rate_limit or settings.endpoint_rate_limit or None,
+        },
+    }
+
+
 @router.get("/{endpoint_id}")
 def get_endpoint(
     endpoint_id: str, tenant: TenantDep, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
     ep = store.get_endpoint(tenant, endpoint_id)
-    return {
-        **ep.public(),
-        "health": health_view(store.endpoint_health(ep.id), settings, time.time()),
-    }
+    return endpoint_view(store, settings, ep, time.time())
+
+
+@router.get("/{endpoint_id}/activity")
+def get_endpoint_activity(
+    endpoint_id: str,
+    tenant: TenantDep,
+    store: StoreDep,
+    minutes: Annotated[
+        int,
+        Query(ge=1, le=keys.ACTIVITY_MINUTES, description="how many minutes, 1 to 180"),
+    ] = 60,
+) -> dict[str, Any]:
+    """The endpoint's attempts per clock minute, oldest first, ending with the current
+    minute (so far): ``succeeded`` (2xx) and ``failed`` (any other answer, a timeout, no
+    connection); deliveries held back by the circuit or throttle are not attempts."""
+    ep = store.get_endpoint(tenant, endpoint_id)
+    rows = store.endpoint_activity(ep.id, now=time.time(), minutes=minutes)
+    return {"object": "list", "data": rows, "has_more": False}
 
 
 @router.patch("/{endpoint_id}")

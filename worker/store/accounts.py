@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from worker import keys
 from worker.destinations import has_credentials, masked_url
 from worker.errors import Conflict, NotFound
-from worker.models import ENDPOINT_OPTIONS, Connection, Endpoint
+from worker.models import ENDPOINT_OPTIONS, Connection, Discovery, Endpoint
+from worker.store import connection_activity
 from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
 from worker.store.watches import WatchesMixin
 
@@ -77,6 +79,16 @@ class AccountsMixin(WatchesMixin):
     def stop_discovery(self, connection_id: str) -> None:
         self.redis.zrem(keys.DISCOVER, connection_id)
 
+    def record_discovery(self, connection_id: str, found: Discovery) -> None:
+        """A successful listing of a watch_all connection's account (kept for the
+        retention; every round rewrites it)."""
+        key = self.keys.connection_discovery(connection_id)
+        pipe = self.redis.pipeline(transaction=False)
+        fields = {"at": found.at, "listed": found.listed, "registered": found.registered}
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, self.retention_s)
+        pipe.execute()
+
     def unwatched(self, tenant: str, batch_ids: list[str]) -> set[str]:
         """Which of these batches the tenant stopped watching within the retention."""
         if not batch_ids:
@@ -108,35 +120,67 @@ class AccountsMixin(WatchesMixin):
             else None,
         )
 
-    def connections_by_id(self, ids: set[str]) -> dict[str, Connection]:
+    def connections_by_id(
+        self, ids: set[str], *, tenant: str | None = None, with_activity: bool = False
+    ) -> dict[str, Connection]:
+        """The connections still there (of ``tenant`` only, when given); ``with_activity``:
+        with their last discovery and 429 pauses (what the API shows), read in the same
+        round trip."""
         pipe = self.redis.pipeline(transaction=False)
         ordered = sorted(ids)
         for cid in ordered:
             pipe.hgetall(self.keys.connection(cid))
+            if with_activity:
+                connection_activity.queue(pipe, self.keys, cid)
+        answers = pipe.execute()
+        step = (1 + connection_activity.QUEUED) if with_activity else 1
+        now = time.time()
+        found: dict[str, Connection] = {}
+        for i, cid in enumerate(ordered):
+            raw = answers[i * step]
+            if not raw or tenant not in (None, raw.get("tenant")):
+                continue
+            conn = self._connection_from(raw)
+            if with_activity:
+                used = connection_activity.read(answers[i * step + 1 : (i + 1) * step], now)
+                conn = replace(conn, activity=used)
+            found[cid] = conn
+        return found
+
+    def connection_providers(self, ids: set[str]) -> dict[str, str]:
+        """The provider of each connection still there (one round trip, nothing opened)."""
+        pipe = self.redis.pipeline(transaction=False)
+        ordered = sorted(ids)
+        for cid in ordered:
+            pipe.hget(self.keys.connection(cid), "provider")
         return {
-            cid: self._connection_from(raw)
-            for cid, raw in zip(ordered, pipe.execute(), strict=True)
-            if raw
+            cid: str(provider)
+            for cid, provider in zip(ordered, pipe.execute(), strict=True)
+            if provider is not None
         }
 
-    def get_connection(self, tenant: str, connection_id: str) -> Connection:
-        raw = self.redis.hgetall(self.keys.connection(connection_id))
-        if not raw or raw.get("tenant") != tenant:
+    def get_connection(
+        self, tenant: str, connection_id: str, *, with_activity: bool = False
+    ) -> Connection:
+        found = self.connections_by_id({connection_id}, tenant=tenant, with_activity=with_activity)
+        if connection_id not in found:
             raise NotFound(f"no connection {connection_id!r}")
-        return self._connection_from(raw)
+        return found[connection_id]
 
     def list_connections(self, tenant: str) -> list[Connection]:
+        """The tenant's connections, oldest first, with their activity."""
         ids = self.redis.zrange(keys.tenant_connections(tenant), 0, -1)
-        found = self.connections_by_id(set(ids))
+        found = self.connections_by_id(set(ids), tenant=tenant, with_activity=True)
         return [found[i] for i in ids if i in found]
 
     def page_connections(
         self, tenant: str, *, starting_after: str | None = None, limit: int = 100
     ) -> Page[Connection]:
-        """The tenant's connections, oldest first, ``limit`` after ``starting_after``."""
+        """The tenant's connections, oldest first, ``limit`` after ``starting_after``, with
+        their activity."""
 
         def load(ids: list[str]) -> list[Connection]:
-            found = self.connections_by_id(set(ids))
+            found = self.connections_by_id(set(ids), tenant=tenant, with_activity=True)
             return [found[i] for i in ids if i in found]
 
         ids = [str(i) for i in self.redis.zrange(keys.tenant_connections(tenant), 0, -1)]
@@ -159,7 +203,13 @@ class AccountsMixin(WatchesMixin):
         for batch_id in watching:  # a watch_all connection takes its discoveries with it
             self.delete_watch(tenant, batch_id, remember=False)
         pipe = self.redis.pipeline()
-        pipe.delete(self.keys.connection(connection_id))
+        ks = self.keys
+        for key in (
+            ks.connection(connection_id),
+            ks.connection_pauses(connection_id),
+            ks.connection_discovery(connection_id),
+        ):
+            pipe.delete(key)  # one key a command: a Cluster pipeline's rule
         pipe.zrem(keys.tenant_connections(tenant), connection_id)
         pipe.zrem(keys.DISCOVER, connection_id)
         pipe.execute()

@@ -69,6 +69,11 @@ class AttemptDone:
     attempted: bool
     event_created_at: float = 0.0  # where the endpoint's failed index files it (recover)
 
+    def attempted_at(self, default: float) -> float:
+        """When the attempt was made: its record's ``at`` (``default`` without one)."""
+        at = self.record.get("at")
+        return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else default
+
 
 @dataclass(frozen=True)
 class AttemptRecorded:
@@ -279,10 +284,14 @@ class Scripts(Guarded):
     ) -> Call[AttemptRecorded]:
         endpoint_id = keys.split_delivery_id(done.delivery_id)[1]
         ks = self.keys
-        endpoint_keys = [ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id)]
+        minute = math.floor(done.attempted_at(now) / 60)  # counted in the attempt's own minute
+        endpoint_keys = [
+            ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id),
+            ks.endpoint_minute(endpoint_id, minute),
+        ]  # fmt: skip
         args: list[Arg] = [
             done.delivery_id, done.outcome, now, int(done.attempted), retention_s,
-            done.event_created_at or now,
+            done.event_created_at or now, keys.ENDPOINT_MINUTE_TTL_S,
         ]  # fmt: skip
         return Call(self._record_endpoint_attempt, endpoint_keys, args, _attempt_recorded)
 
@@ -309,9 +318,15 @@ class Scripts(Guarded):
         return allowances
 
     def pause_connection(self, connection_id: str, *, until: float, now: float) -> bool:
-        """Hold every poll of a connection until ``until``; True if the pause grew."""
-        key = self.keys.connection_paused_until(connection_id)
-        return bool(self._one(self._pause_connection, [key], [until, now]))
+        """Hold every poll of a connection until ``until``; True if the pause grew. A
+        pause that begins is counted on the connection."""
+        ks = self.keys
+        pause_keys = [
+            ks.connection_paused_until(connection_id),
+            ks.connection(connection_id),
+            ks.connection_pauses(connection_id),
+        ]
+        return bool(self._one(self._pause_connection, pause_keys, [until, now]))
 
     def defer_polls(self, next_poll_at: Mapping[str, float]) -> None:
         """Move claimed watches' next polls (one round trip); stopped watches stay."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -55,6 +56,25 @@ class SubscribersMixin(AccountsMixin):
             "failing_since": float_or_none(raw.get("failing_since")),
             "open_until": float(raw.get("open_until") or 0),
         }
+
+    def endpoint_activity(
+        self, endpoint_id: str, *, now: float, minutes: int = 60
+    ) -> list[dict[str, int]]:
+        """The endpoint's attempts per clock minute (refused ones are not attempts), one
+        row a minute, oldest first, ending with the minute of ``now`` so far:
+        ``minute_at`` (Unix s of its start), ``succeeded`` (2xx) and ``failed`` (any
+        other answer, a timeout, no connection). One round trip (the endpoint's slot)."""
+        if not 1 <= minutes <= keys.ACTIVITY_MINUTES:
+            raise ValueError(f"minutes must be 1 to {keys.ACTIVITY_MINUTES}, not {minutes}")
+        last = math.floor(now / 60)
+        span = range(last - minutes + 1, last + 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for minute in span:
+            pipe.hmget(self.keys.endpoint_minute(endpoint_id, minute), "ok", "failed")
+        return [
+            {"minute_at": minute * 60, "succeeded": int(ok or 0), "failed": int(failed or 0)}
+            for minute, (ok, failed) in zip(span, pipe.execute(), strict=True)
+        ]
 
     def reset_endpoint_health(self, endpoint_id: str) -> None:
         """Re-enabled: the failure clock and the circuit start afresh."""

@@ -88,21 +88,59 @@ class WatchesMixin(StoreBase):
         return self.watches_by_id(self.merged_index(indexes))
 
     def page_watches(
-        self, tenant: str, *, starting_after: str | None = None, limit: int = 100
+        self,
+        tenant: str,
+        *,
+        starting_after: str | None = None,
+        limit: int = 100,
+        status: str | None = None,
+        connection_id: str | None = None,
     ) -> Page[Watch]:
         """The tenant's watches in ``list_watches``' order, ``limit`` after the one of the
-        batch ``starting_after`` (a batch id, as the API shows them)."""
+        batch ``starting_after`` (a batch id, as the API shows them); only those of a
+        normalised ``status`` and of a ``connection_id`` when given (filtered before the
+        page is cut: each candidate's two fields are read alone, the page's watches whole)."""
         indexes = [self.keys.tenant_watches(tenant, p) for p in self.keys.all_partitions()]
         wids = self.merged_index(indexes)
         after = None if starting_after is None else keys.watch_id(tenant, starting_after)
-        return page_of(
+        if status is None and connection_id is None:
+            return page_of(
+                wids,
+                starting_after=after,
+                limit=limit,
+                load=self.watches_by_id,
+                what="batch",
+                shown_as=starting_after,
+            )
+
+        def kept(run: list[str]) -> list[str]:
+            return self._matching(run, status=status, connection_id=connection_id)
+
+        page = page_of(
             wids,
             starting_after=after,
             limit=limit,
-            load=self.watches_by_id,
+            load=kept,
             what="batch",
             shown_as=starting_after,
         )
+        return Page(self.watches_by_id(page.data), page.has_more)
+
+    def _matching(
+        self, wids: list[str], *, status: str | None, connection_id: str | None
+    ) -> list[str]:
+        """The watches still there of a normalised ``status`` and a ``connection_id``
+        (None: any), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for wid in wids:
+            pipe.hmget(self.keys.watch(wid), "connection_id", "summary")
+        return [
+            wid
+            for wid, (conn, summary) in zip(wids, pipe.execute(), strict=True)
+            if conn is not None
+            and connection_id in (None, conn)
+            and status in (None, loads_or(summary, {}).get("normalized_status"))
+        ]
 
     def history(self, wid: str) -> list[dict[str, Any]]:
         listed = self.redis.lrange(self.keys.watch_history(wid), 0, -1)

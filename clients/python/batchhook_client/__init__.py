@@ -32,7 +32,9 @@ from batchhook_client.errors import (
     WebhookVerificationError,
 )
 from batchhook_client.models import (
+    ActivityMinute,
     Attempt,
+    AttemptCounts,
     BatchWatch,
     Connection,
     Deleted,
@@ -55,8 +57,10 @@ __all__ = [
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
+    "ActivityMinute",
     "AsyncClient",
     "Attempt",
+    "AttemptCounts",
     "AuthenticationError",
     "BadRequestError",
     "BatchWatch",

@@ -15,6 +15,7 @@ import httpx
 from batchhook_client import _fields as f
 from batchhook_client.errors import APIResponseError
 from batchhook_client.models import (
+    ActivityMinute,
     BatchWatch,
     Connection,
     Deleted,
@@ -214,6 +215,15 @@ def recover(endpoint_id: str, since: float, until: float | None) -> Call[Recover
 def get_recovery(endpoint_id: str, recovery_id: str) -> Call[Recovery]:
     path = f"{endpoint_path(endpoint_id)}/recoveries/{segment(recovery_id)}"
     return Call("GET", path, reader(Recovery.from_dict))
+
+
+def _minutes(response: httpx.Response) -> tuple[ActivityMinute, ...]:
+    return tuple(ActivityMinute.from_dict(m) for m in f.objects(json_object(response), "data"))
+
+
+def endpoint_activity(endpoint_id: str, minutes: int | None) -> Call[tuple[ActivityMinute, ...]]:
+    path = endpoint_path(endpoint_id) + "/activity"
+    return Call("GET", path, _minutes, params=given(minutes=minutes))
 
 
 # --- batches ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from batchhook_client import _calls as calls
 from batchhook_client._calls import Call, EndpointChanges
 from batchhook_client._http import Core
 from batchhook_client.models import (
+    ActivityMinute,
     BatchWatch,
     Connection,
     Deleted,
@@ -192,6 +193,13 @@ class AsyncEndpoints:
 
     async def get_recovery(self, endpoint_id: str, recovery_id: str) -> Recovery:
         return await self._s.send(calls.get_recovery(endpoint_id, recovery_id))
+
+    async def activity(
+        self, endpoint_id: str, *, minutes: int | None = None
+    ) -> tuple[ActivityMinute, ...]:
+        """Its attempts per minute by outcome, oldest first, ending with this minute
+        (``minutes``: 1 to 180, 60 when not given)."""
+        return await self._s.send(calls.endpoint_activity(endpoint_id, minutes))
 
 
 class AsyncBatches:

@@ -15,6 +15,7 @@ from batchhook_client import _calls as calls
 from batchhook_client._calls import Call, EndpointChanges
 from batchhook_client._http import Core
 from batchhook_client.models import (
+    ActivityMinute,
     BatchWatch,
     Connection,
     Deleted,
@@ -201,6 +202,13 @@ class Endpoints:
 
     def get_recovery(self, endpoint_id: str, recovery_id: str) -> Recovery:
         return self._s.send(calls.get_recovery(endpoint_id, recovery_id))
+
+    def activity(
+        self, endpoint_id: str, *, minutes: int | None = None
+    ) -> tuple[ActivityMinute, ...]:
+        """Its attempts per minute by outcome, oldest first, ending with this minute
+        (``minutes``: 1 to 180, 60 when not given)."""
+        return self._s.send(calls.endpoint_activity(endpoint_id, minutes))
 
 
 class Batches:

@@ -6,6 +6,8 @@ Times are Unix seconds (``*_at``), durations seconds (``*_s``).
 """
 
 from batchhook_client.models.accounts import (
+    ActivityMinute,
+    AttemptCounts,
     Connection,
     Deleted,
     Endpoint,
@@ -23,7 +25,9 @@ from batchhook_client.models.batches import (
 from batchhook_client.models.events import Attempt, Delivery, Event, EventType, Recovery
 
 __all__ = [
+    "ActivityMinute",
     "Attempt",
+    "AttemptCounts",
     "BatchWatch",
     "Connection",
     "Deleted",

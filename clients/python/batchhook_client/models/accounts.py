@@ -15,7 +15,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Connection:
-    """A provider account batchhook polls with; its key is never shown."""
+    """A provider account batchhook polls with; its key is never shown.
+    ``last_discovery_at``: its account's last listing (``watch_all`` only);
+    ``paused_until``: the provider's 429 pause of its polls, while it lasts."""
 
     id: str
     provider: str
@@ -25,6 +27,10 @@ class Connection:
     watch_all: bool
     has_webhook_secret: bool
     created_at: int | None
+    last_discovery_at: float | None = None
+    paused_until: float | None = None
+    rate_limit_pauses: int | None = None  # how many times a 429 paused its polls
+    last_paused_at: float | None = None
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -38,8 +44,27 @@ class Connection:
             watch_all=f.flag(d, "watch_all"),
             has_webhook_secret=f.flag(d, "has_webhook_secret"),
             created_at=f.integer(d, "created_at"),
+            last_discovery_at=f.number(d, "last_discovery_at"),
+            paused_until=f.number(d, "paused_until"),
+            rate_limit_pauses=f.integer(d, "rate_limit_pauses"),
+            last_paused_at=f.number(d, "last_paused_at"),
             raw=d,
         )
+
+
+@dataclass(frozen=True)
+class AttemptCounts:
+    succeeded: int  # answered 2xx
+    failed: int  # any other answer, a timeout, no connection
+    raw: Raw = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def read(cls, d: Raw, key: str) -> AttemptCounts | None:
+        found = f.opt_mapping(d, key)
+        if found is None:
+            return None
+        succeeded, failed = f.integer(found, "succeeded"), f.integer(found, "failed")
+        return cls(succeeded=succeeded or 0, failed=failed or 0, raw=found)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,9 @@ class EndpointHealth:
     failing_since: float | None
     circuit: str  # "closed", "open" or "half_open"
     circuit_open_until: float | None
+    attempts_1h: AttemptCounts | None = None  # the last 60 minutes, this one included
+    success_rate_1h: float | None = None  # 0..1; None without attempts
+    throttle_per_s: int | None = None  # deliveries a second at most; None: no limit
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -57,6 +85,28 @@ class EndpointHealth:
             failing_since=f.number(d, "failing_since"),
             circuit=f.text(d, "circuit", "closed"),
             circuit_open_until=f.number(d, "circuit_open_until"),
+            attempts_1h=AttemptCounts.read(d, "attempts_1h"),
+            success_rate_1h=f.number(d, "success_rate_1h"),
+            throttle_per_s=f.integer(d, "throttle_per_s"),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class ActivityMinute:
+    """An endpoint's attempts in one clock minute (``endpoints.activity``)."""
+
+    minute_at: int  # Unix time the minute starts
+    succeeded: int
+    failed: int
+    raw: Raw = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Raw) -> ActivityMinute:
+        return cls(
+            minute_at=f.integer(d, "minute_at") or 0,
+            succeeded=f.integer(d, "succeeded") or 0,
+            failed=f.integer(d, "failed") or 0,
             raw=d,
         )
 

@@ -121,6 +121,7 @@ class BatchWatch:
     history: tuple[StatusChange, ...] | None = None
     events: tuple[Event, ...] | None = None
     created: bool | None = None
+    provider: str | None = None  # its connection's (None once the connection is gone)
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -157,5 +158,6 @@ class BatchWatch:
             if isinstance(events, list)
             else None,
             created=created,
+            provider=f.opt_text(d, "provider"),
             raw=d,
         )
