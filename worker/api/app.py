@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, generate_latest
 
 from worker import keys
@@ -27,6 +28,7 @@ from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
 from worker.api.request_id import RequestId
+from worker.dashboard import routes as dashboard
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for module in (catalog, connections, endpoints, results, batches, stream, events, inbound):
         app.include_router(module.router)
     catalog.add_webhooks(app)
+    app.include_router(dashboard.router)
+    app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC_DIR), "dashboard-static")
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

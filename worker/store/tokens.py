@@ -61,6 +61,31 @@ class TokensMixin(StoreBase):
         at = time.time() if now is None else now
         return self.scripts.authenticate(digest, now=at, per_minute=per_minute)
 
+    # the dashboard's sign-in without JavaScript -----------------------------------
+    def open_dashboard_session(self, raw: str, *, ttl_s: int) -> str | None:
+        """A new session id standing for the token ``raw`` (None for an unknown token).
+        Only digests are kept: the session's, pointing at the token's."""
+        digest = keys.token_hash(raw)
+        if self.redis.get(self.keys.token(digest)) is None:
+            return None
+        session = secrets.token_urlsafe(32)
+        self.redis.set(self.keys.dashboard_session(keys.token_hash(session)), digest, ex=ttl_s)
+        return session
+
+    def authenticate_dashboard_session(
+        self, session: str, *, per_minute: int, now: float | None = None
+    ) -> Authenticated:
+        """The tenant of a dashboard session, counted as a request of its token: a revoked
+        token ends its sessions at once."""
+        digest = self.redis.get(self.keys.dashboard_session(keys.token_hash(session)))
+        if digest is None:
+            return Authenticated(None, 0)
+        at = time.time() if now is None else now
+        return self.scripts.authenticate(str(digest), now=at, per_minute=per_minute)
+
+    def close_dashboard_session(self, session: str) -> None:
+        self.redis.delete(self.keys.dashboard_session(keys.token_hash(session)))
+
     def list_tokens(self, tenant: str | None = None) -> list[TokenInfo]:
         ids = [str(i) for i in self.redis.zrange(keys.TOKENS, 0, -1)]
         pipe = self.redis.pipeline(transaction=False)
