@@ -58,14 +58,16 @@ def client_for(target: RedisTarget) -> redis.Redis:
     if not target.uses_sentinel:
         return redis.Redis.from_url(target.url, **_common(target))
     sentinel_tls = {"ssl": True, **tls_options(target)} if target.tls else {}
-    # redis.sentinel carries no annotations: its two calls are typed here, at the edge.
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    # redis.sentinel carries annotations only from redis-py 8.2: called through Any so
+    # that both type-check, and the client typed here, at the edge.
+    make_sentinel: Any = Sentinel
+    sentinel = make_sentinel(
         list(target.sentinels),
         sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT_S, **sentinel_tls},
     )
     if target.master is None:
         raise ConfigError("BATCHHOOK_REDIS_SENTINELS needs BATCHHOOK_REDIS_MASTER")
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(
         target.master,
         db=target.db,
         username=target.username,
