@@ -42,7 +42,7 @@ def make_app() -> Celery:
             "batchhook.deliver": {"queue": DELIVER_QUEUE},
         },
         # Beat keeps no schedule file: the tick is idempotent, so nothing needs persisting.
-        beat_scheduler="celery.beat:Scheduler",
+        beat_scheduler="worker.beat:TickScheduler",
         beat_schedule={
             "tick": {
                 "task": "batchhook.tick",

@@ -129,6 +129,19 @@ class StoreBase(Guarded):
         share = -(-limit // len(schedules))
         return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
 
+    def next_due_at(self) -> float | None:
+        """The earliest time anything the tick claims falls due: a poll, a delivery (a
+        lease that runs out counts, its score is the lease's end), a listing or a sweep of
+        finished watches; None when nothing waits (one round trip)."""
+        schedules = [keys.DISCOVER]
+        for p in self.keys.all_partitions():
+            schedules += [self.keys.due(p), self.keys.outbox(p), self.keys.finished(p)]
+        pipe = self.redis.pipeline(transaction=False)
+        for key in schedules:  # one key a command: a Cluster pipeline's rule
+            pipe.zrange(key, 0, 0, withscores=True)
+        firsts = [float(rows[0][1]) for rows in pipe.execute() if rows]
+        return min(firsts, default=None)
+
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take watch_all connections due for a listing."""
         return self.scripts.claim_due(

@@ -1,0 +1,62 @@
+"""Beat sends the tick only when the tick has something to claim: an idle deployment's
+worker runs no task (and beat spends next to no CPU), while anything falling due is
+still claimed within a tick or two."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack import TEST_SECRET_KEY, Stack
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from worker import keys
+from worker.store import Store, redis_client
+from worker.vault import Vault
+
+TICK_S = 0.2
+
+
+@pytest.fixture
+def beat_only(tmp_path: Path) -> Iterator[tuple[Stack, Store]]:
+    """A private Redis with beat alone: no worker takes the ticks, so the tick queue
+    shows every tick beat sent."""
+    with RedisServer() as server:
+        beat = Stack(server.url, tmp_path, BATCHHOOK_TICK_INTERVAL_S=str(TICK_S))
+        client = redis_client(server.url)
+        try:
+            beat.start_beat()
+            yield beat, Store(client, Vault(TEST_SECRET_KEY))
+        finally:
+            beat.stop()
+            client.close()
+
+
+def ticks_sent(store: Store) -> int:
+    return int(store.redis.llen(keys.TICK_QUEUE))
+
+
+def test_beat_sends_no_tick_while_nothing_is_due(beat_only: tuple[Stack, Store]) -> None:
+    _, store = beat_only
+    wait_until(lambda: ticks_sent(store) == 1, timeout_s=30, message="beat sent no first tick")
+    # ten tick intervals with nothing watched: no tick (the next heartbeat is a minute off)
+    deadline = time.monotonic() + 10 * TICK_S
+    while time.monotonic() < deadline:
+        assert ticks_sent(store) == 1
+        time.sleep(TICK_S / 4)
+    store.redis.zadd(keys.DISCOVER, {"conn_due_now": time.time()})  # a listing falls due
+    wait_until(lambda: ticks_sent(store) >= 2, timeout_s=5, message="a due listing sent no tick")
+
+
+def test_a_poll_due_soon_is_ticked_for_before_it_falls_due(
+    beat_only: tuple[Stack, Store],
+) -> None:
+    _, store = beat_only
+    wait_until(lambda: ticks_sent(store) == 1, timeout_s=30, message="beat sent no first tick")
+    due_at = time.time() + 3.0
+    store.redis.zadd(store.keys.due(0), {"w_due_soon": due_at})
+    wait_until(lambda: ticks_sent(store) >= 2, timeout_s=10, message="a due poll sent no tick")
+    assert time.time() <= due_at + TICK_S  # within a tick of its due time, not a minute
