@@ -44,6 +44,7 @@ EVENTS = ["batch.completed", "batch.failed", "batch.expired", "batch.cancelled"]
 DOCS_INTERVAL_S = 60.0
 BATCHHOOK_KEY = "sk-batchhook"
 BATCHHOOK_GROUPS = ("web", "worker0", "beat")
+IDLE_SETTLE_S = 10.0
 
 
 # --- the loop a user writes (runs in its own process) ---------------------------------
@@ -143,15 +144,45 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     with stack(log_dir, events=EVENTS, provider_flags=("--progress-counts",)) as s:
         s.start_workers(1, args.concurrency)
         s.bh.start_beat()
+        idle = measure_idle(s, args.idle)
         start_at = time.time() + 8.0  # the loop processes import openai meanwhile
         steps, completes = timelines(ids, start_at, args.span, rng)
         s.provider_post("/_control/timelines", {"timelines": steps})
         loops = start_loops(s, log_dir, ids_file, intervals, start_at)
         try:
-            return measure(args, s, ids, completes, loops, start_at)
+            return {"idle": idle, **measure(args, s, ids, completes, loops, start_at)}
         finally:
             for process, _, _ in loops.values():
                 process.stop()
+
+
+def measure_idle(s: Watching, seconds: float) -> dict[str, Any]:
+    """What batchhook costs with nothing watched: web + worker + beat (and Redis) over
+    ``seconds`` once they have settled, as CPU seconds per minute and RSS."""
+    groups = {name: s.bh.processes[name] for name in BATCHHOOK_GROUPS}
+    groups["redis"] = s.redis.process
+    sampler = Sampler(lambda: {name: p.group_pids() for name, p in groups.items()}, 0.5)
+    time.sleep(IDLE_SETTLE_S)  # the worker's pool and beat's first tick start up
+    sampler.take()
+    sampler.start()
+    start = time.time()
+    time.sleep(seconds)
+    sampler.take()
+    sampler.stop()
+    end = time.time()
+    per_min = 60.0 / (end - start)
+
+    def cpu(names: tuple[str, ...]) -> float:
+        return sampler.cpu_between(names, start - 1.0, end) * per_min
+
+    return {
+        "seconds": end - start,
+        "cpu_s_per_min": cpu(BATCHHOOK_GROUPS),
+        "cpu_s_per_min_by_process": {n: cpu((n,)) for n in BATCHHOOK_GROUPS},
+        "redis_cpu_s_per_min": cpu(("redis",)),
+        "rss_mb": sampler.peak_rss_mb(BATCHHOOK_GROUPS),
+        "rss_mb_by_process": {n: sampler.peak_rss_mb((n,)) for n in BATCHHOOK_GROUPS},
+    }
 
 
 def measure(
@@ -266,6 +297,13 @@ def markdown(report: dict[str, Any]) -> str:
         else "-" for x in a])  # fmt: skip
     for q in ("p50", "p90", "p99", "max"):
         row(f"detection delay {q} (s)", [fmt(x["delay_s"].get(q)) for x in a])
+    idle = report.get("idle")
+    if idle:
+        by = idle["cpu_s_per_min_by_process"]
+        row("idle CPU s per minute (nothing watched)", ["-"] * (len(names) - 1) + [
+            f"{fmt(idle['cpu_s_per_min'], 2)} ("
+            + ", ".join(f"{n} {fmt(v, 2)}" for n, v in by.items()) + ")"])  # fmt: skip
+        row("idle RSS (MB)", ["-"] * (len(names) - 1) + [fmt(idle["rss_mb"], 0)])
     lines += [
         "",
         "Detection delay: the stand-in's switch to `completed` → the loop's `retrieve` "
@@ -324,6 +362,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--span", type=float, default=None, help="s; default 600 (quick 60)")
     parser.add_argument("--extra-interval", type=float, default=10.0, help="0: no second loop")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--idle", type=float, default=None, help="s measured with nothing watched; default 60"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     # the loop child's own flags
@@ -341,6 +382,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     stop_on_sigterm()
     args.batches = args.batches or (30 if args.quick else 200)
     args.span = args.span or (60.0 if args.quick else 600.0)
+    args.idle = args.idle if args.idle is not None else (20.0 if args.quick else 60.0)
     report: dict[str, Any] = {
         "machine": machine(),
         "config": {
