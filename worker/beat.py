@@ -20,11 +20,14 @@ import math
 import time
 from typing import Any
 
+import structlog
 from celery.beat import ScheduleEntry, Scheduler
 
 from worker.errors import StoreUnavailable
 from worker.settings import get_settings
 from worker.store import Store, open_store
+
+log = structlog.get_logger()
 
 TICK_ENTRY = "tick"
 HEARTBEAT_S = 60.0  # the longest beat goes without sending a tick
@@ -52,9 +55,18 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
             return self.next_at - now
         self.next_at = max(self.next_at + self.interval_s, now)  # no burst after a stall
         if self.worth_sending(now):
-            self.last_sent_at = now
-            self.apply_async(self.tick_entry, producer=self.producer, advance=False)
+            self.send_tick(now)
         return max(0.0, self.next_at - time.monotonic())
+
+    def send_tick(self, now: float) -> None:
+        """Publish the tick; a broker that cannot take it (down, failing over) is logged
+        and tried again the next tick, as Celery's own ``apply_entry`` does."""
+        try:
+            self.apply_async(self.tick_entry, producer=self.producer, advance=False)
+        except Exception as exc:  # any failure: beat must keep going
+            log.warning("tick_not_sent", error=str(exc))
+        else:
+            self.last_sent_at = now
 
     def worth_sending(self, now: float) -> bool:
         if now - self.last_sent_at >= HEARTBEAT_S:
