@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -114,27 +115,34 @@ def web(_: argparse.Namespace) -> int:
 
 @guarded
 def worker(args: argparse.Namespace) -> int:
+    from celery.utils.nodenames import default_nodename, host_format
+
     from worker.celery_app import QUEUES, app
 
     _require_secret_key(get_settings())
-    argv = [
-        "worker",
-        "--queues", ",".join(QUEUES),
-        "--loglevel", "INFO",
-        "--hostname", f"batchhook-{os.getpid()}@%h",
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-    if args.concurrency:
-        argv += ["--concurrency", str(args.concurrency)]
-    app.worker_main(argv)
-    return 0
+    # Started through app.Worker, as Celery's own `celery worker` does, but without that
+    # command line, whose imports (click-repl, prompt-toolkit) cost each process ~10 MB.
+    node = app.Worker(
+        hostname=host_format(default_nodename(f"batchhook-{os.getpid()}@%h")),
+        queues=list(QUEUES),
+        loglevel=logging.INFO,
+        without_gossip=True,
+        without_mingle=True,
+        concurrency=args.concurrency,
+    )
+    node.start()
+    return int(node.exitcode or 0)
 
 
 @guarded
 def beat(_: argparse.Namespace) -> int:
     from worker.celery_app import app
 
-    app.start(["beat", "--loglevel", "INFO"])
+    # Beat sends the tick by name (task_routes route it), so it need not import the
+    # tasks and all they use (the HTTP clients, the queue libraries); and it starts
+    # without Celery's command line, as the worker does: a lighter process.
+    app.conf.include = ()
+    app.Beat(loglevel="INFO").run()
     return 0
 
 
