@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -107,10 +108,29 @@ def web(_: argparse.Namespace) -> int:
         log_config=None,
         h11_max_incomplete_event_size=H11_MAX_HEAD_BYTES,
     )
-    server = uvicorn.Server(config)
+    server = _server_waking_each_second(uvicorn, config)
     app.state.stopping = lambda: server.should_exit  # open event streams end on SIGTERM
     server.run()
     return 0 if server.started else 3  # uvicorn's own code for a failed start
+
+
+def _server_waking_each_second(uvicorn: Any, config: Any) -> Any:
+    """uvicorn's server, its housekeeping loop waking once a second instead of ten times.
+
+    That loop only refreshes the ``date`` header (once a second either way) and checks for
+    a shutdown; at ten wake-ups a second it was most of an idle API's CPU (0.15 s a
+    minute). A SIGTERM is now noticed within a second instead of a tenth."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        async def main_loop(self) -> None:
+            counter = 0  # on_tick refreshes the date header when counter % 10 == 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                await asyncio.sleep(1.0)
+                counter = (counter + 10) % 864000
+                should_exit = await self.on_tick(counter)
+
+    return Server(config)
 
 
 @guarded
