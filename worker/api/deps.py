@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request
 
 from worker.settings import Settings
 from worker.store import Store
+from worker.store.scripts import Authenticated
 
 
 def get_store(request: Request) -> Store:
@@ -34,13 +35,18 @@ def get_tenant(
     found = store.authenticate(token.strip(), per_minute=settings.api_rate_limit_per_min)
     if found.tenant is None:
         raise HTTPException(401, "invalid token")
+    refuse_over_rate(found, settings)
+    return found.tenant
+
+
+def refuse_over_rate(found: Authenticated, settings: Settings) -> None:
+    """429 with ``Retry-After`` for a token past its requests a minute."""
     if found.retry_after_s:
         raise HTTPException(
             429,
             f"more than {settings.api_rate_limit_per_min} requests a minute with this token",
             headers={"Retry-After": str(found.retry_after_s)},
         )
-    return found.tenant
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

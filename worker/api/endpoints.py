@@ -92,10 +92,18 @@ def hour_view(minutes: list[dict[str, int]]) -> dict[str, Any]:
     }
 
 
-def endpoint_view(store: Store, settings: Settings, ep: Endpoint, now: float) -> dict[str, Any]:
+def endpoint_view(
+    store: Store,
+    settings: Settings,
+    ep: Endpoint,
+    now: float,
+    hour: list[dict[str, int]] | None = None,
+) -> dict[str, Any]:
     """What ``GET /v1/endpoints/{id}`` shows: the endpoint, with its health, the last
-    hour's attempts (the 60 minutes ending with this one) and its effective throttle."""
-    hour = store.endpoint_activity(ep.id, now=now, minutes=60)
+    hour's attempts (the 60 minutes ending with this one; ``hour``: those rows when the
+    caller has read them already) and its effective throttle."""
+    if hour is None:
+        hour = store.endpoint_activity(ep.id, now=now, minutes=60)
     return {
         **ep.public(),
         "health": {

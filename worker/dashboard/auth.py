@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
-from worker.api.deps import get_tenant
+from worker.api.deps import get_tenant, refuse_over_rate
 from worker.settings import Settings
 from worker.store import Store
 
@@ -45,12 +45,7 @@ def viewer_of(request: Request, store: Store, settings: Settings) -> Viewer | No
     )
     if found.tenant is None:
         return None
-    if found.retry_after_s:
-        raise HTTPException(
-            429,
-            f"more than {settings.api_rate_limit_per_min} requests a minute with this token",
-            headers={"Retry-After": str(found.retry_after_s)},
-        )
+    refuse_over_rate(found, settings)
     return Viewer(found.tenant, "session")
 
 

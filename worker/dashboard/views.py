@@ -106,13 +106,11 @@ def endpoint_page(
 ) -> dict[str, Any]:
     now = time.time()
     ep = store.get_endpoint(tenant, endpoint_id)
-    minutes = [
-        Minute(float(m["minute_at"]), int(m["succeeded"]), int(m["failed"]))
-        for m in store.endpoint_activity(ep.id, now=now, minutes=60)
-    ]
+    hour = store.endpoint_activity(ep.id, now=now, minutes=60)
+    minutes = [Minute(float(m["minute_at"]), m["succeeded"], m["failed"]) for m in hour]
     return {
         "section": "endpoints",
-        "endpoint": endpoint_view(store, settings, ep, now),
+        "endpoint": endpoint_view(store, settings, ep, now, hour),
         "chart": attempts_chart(minutes),
         "chart_summary": summary(minutes),
         "chart_peak": peak(minutes),

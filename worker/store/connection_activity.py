@@ -9,8 +9,8 @@ from typing import Any
 
 from worker.keys import Keyspace
 from worker.models import ConnectionActivity, Discovery
+from worker.store.base import float_or_none
 from worker.store.client import Pipeline
-from worker.store.scripts import float_or_none
 
 QUEUED = 3  # the commands ``queue`` adds to a pipeline for one connection
 
