@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import threading
 import time
 from collections import deque
@@ -47,11 +48,15 @@ class Receiver(LoopbackService):
     def __init__(self) -> None:
         self.secret: str | None = None
         self.received: list[Received] = []
+        # Requests not meant for this endpoint: another test's stray poll or delivery to a
+        # port the OS has handed out again. Answered 404, as a real server would.
+        self.strays: list[Request] = []
         self._answers: deque[Reply] = deque()
         self._hangs: deque[float] = deque()
         self._lock = threading.Lock()
         self._server = LoopbackServer(self._handle)
-        self.url = f"{self._server.url}/hooks"
+        self._path = f"/hooks/{secrets.token_hex(4)}"
+        self.url = f"{self._server.url}{self._path}"
         self.chaos: Chaos | None = None  # random faults, see _faulty
         self.sender_timeout_s = 2.0  # the stack's BATCHHOOK_DELIVERY_TIMEOUT_S
 
@@ -90,6 +95,10 @@ class Receiver(LoopbackService):
             return [r for r in self.received if r.delivered]
 
     def _handle(self, request: Request) -> Answer:
+        if request.method != "POST" or request.path != self._path:
+            with self._lock:
+                self.strays.append(request)
+            return Answer(404, b"not found")
         received = self._verify(request)
         with self._lock:
             self.received.append(received)
