@@ -43,7 +43,6 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 EVENTS = ["batch.completed", "batch.failed", "batch.expired", "batch.cancelled"]
 DOCS_INTERVAL_S = 60.0
 BATCHHOOK_KEY = "sk-batchhook"
-BATCHHOOK_GROUPS = ("web", "worker0", "beat")
 IDLE_SETTLE_S = 10.0
 
 
@@ -134,6 +133,12 @@ def start_loops(
     return loops
 
 
+def layout(args: argparse.Namespace) -> str:
+    if args.separate_beat:
+        return f"web + worker (--concurrency {args.concurrency}) + beat"
+    return f"web + worker (--concurrency {args.concurrency} --beat)"
+
+
 def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     ids = [f"batch_cmp_{i:04d}" for i in range(args.batches)]
@@ -142,8 +147,11 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     ids_file.write_text(json.dumps(ids))
     intervals = [DOCS_INTERVAL_S] + ([args.extra_interval] if args.extra_interval else [])
     with stack(log_dir, events=EVENTS, provider_flags=("--progress-counts",)) as s:
-        s.start_workers(1, args.concurrency)
-        s.bh.start_beat()
+        if args.separate_beat:
+            s.start_workers(1, args.concurrency)
+            s.bh.start_beat()
+        else:  # the small deployment: beat's scheduler in the worker process
+            s.bh.start_worker("worker0", args.concurrency, "--beat")
         idle = measure_idle(s, args.idle)
         start_at = time.time() + 8.0  # the loop processes import openai meanwhile
         steps, completes = timelines(ids, start_at, args.span, rng)
@@ -157,9 +165,10 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
 
 
 def measure_idle(s: Watching, seconds: float) -> dict[str, Any]:
-    """What batchhook costs with nothing watched: web + worker + beat (and Redis) over
+    """What batchhook costs with nothing watched: its processes (and Redis) over
     ``seconds`` once they have settled, as CPU seconds per minute and RSS."""
-    groups = {name: s.bh.processes[name] for name in BATCHHOOK_GROUPS}
+    batchhook = tuple(s.bh.processes)
+    groups = {name: s.bh.processes[name] for name in batchhook}
     groups["redis"] = s.redis.process
     sampler = Sampler(lambda: {name: p.group_pids() for name, p in groups.items()}, 0.5)
     time.sleep(IDLE_SETTLE_S)  # the worker's pool and beat's first tick start up
@@ -177,11 +186,11 @@ def measure_idle(s: Watching, seconds: float) -> dict[str, Any]:
 
     return {
         "seconds": end - start,
-        "cpu_s_per_min": cpu(BATCHHOOK_GROUPS),
-        "cpu_s_per_min_by_process": {n: cpu((n,)) for n in BATCHHOOK_GROUPS},
+        "cpu_s_per_min": cpu(batchhook),
+        "cpu_s_per_min_by_process": {n: cpu((n,)) for n in batchhook},
         "redis_cpu_s_per_min": cpu(("redis",)),
-        "rss_mb": sampler.peak_rss_mb(BATCHHOOK_GROUPS),
-        "rss_mb_by_process": {n: sampler.peak_rss_mb((n,)) for n in BATCHHOOK_GROUPS},
+        "rss_mb": sampler.peak_rss_mb(batchhook),
+        "rss_mb_by_process": {n: sampler.peak_rss_mb((n,)) for n in batchhook},
     }
 
 
@@ -193,7 +202,8 @@ def measure(
     loops: dict[str, tuple[Process, Path, float]],
     start_at: float,
 ) -> dict[str, Any]:
-    groups = {name: s.bh.processes[name] for name in BATCHHOOK_GROUPS}
+    batchhook = tuple(s.bh.processes)
+    groups = {name: s.bh.processes[name] for name in batchhook}
     groups["redis"] = s.redis.process
     groups.update({name: proc for name, (proc, _, _) in loops.items()})
     sampler = Sampler(lambda: {name: p.group_pids() for name, p in groups.items()}, 0.5)
@@ -241,16 +251,15 @@ def measure(
         }
     calls = by_key.get(BATCHHOOK_KEY, 0)
     report["approaches"]["batchhook"] = {
-        "what": "batchhook, adaptive schedule, web + worker (--concurrency "
-        f"{args.concurrency}) + beat; registered through the HTTP API",
+        "what": f"batchhook, adaptive schedule, {layout(args)}; registered through the HTTP API",
         "detected": len(receipts),
         "provider_calls": calls,
         "calls_per_batch": calls / len(ids),
-        "cpu_s": sampler.cpu_between(BATCHHOOK_GROUPS, t0, bh_end),
-        "cpu_s_by_process": {n: sampler.cpu_between((n,), t0, bh_end) for n in BATCHHOOK_GROUPS},
+        "cpu_s": sampler.cpu_between(batchhook, t0, bh_end),
+        "cpu_s_by_process": {n: sampler.cpu_between((n,), t0, bh_end) for n in batchhook},
         "redis_cpu_s": sampler.cpu_between(("redis",), t0, bh_end),
-        "peak_rss_mb": sampler.peak_rss_mb(BATCHHOOK_GROUPS),
-        "peak_rss_mb_by_process": {n: sampler.peak_rss_mb((n,)) for n in BATCHHOOK_GROUPS},
+        "peak_rss_mb": sampler.peak_rss_mb(batchhook),
+        "peak_rss_mb_by_process": {n: sampler.peak_rss_mb((n,)) for n in batchhook},
         "redis_peak_rss_mb": sampler.peak_rss_mb(("redis",)),
         "delay_s": summary([t - completes[b] for b, t in receipts.items()]),
         "finished_after_s": bh_end - t0,
@@ -309,8 +318,9 @@ def markdown(report: dict[str, Any]) -> str:
         "Detection delay: the stand-in's switch to `completed` → the loop's `retrieve` "
         "returning it, or → batchhook's verified webhook at the receiver. CPU: the loop "
         "process from its first call to its last (without the interpreter's start-up); "
-        "batchhook's web + worker + beat from registration to the last webhook. RSS: the "
-        "loop process; batchhook's web + worker + beat summed (Redis separately).",
+        f"batchhook's {report['config']['batchhook'].split(',')[0]} from registration to "
+        "the last webhook. RSS: the loop process; batchhook's processes summed (Redis "
+        "separately).",
         "",
     ]
     return "\n".join(lines)
@@ -361,7 +371,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--batches", type=int, default=None, help="default 200 (quick 30)")
     parser.add_argument("--span", type=float, default=None, help="s; default 600 (quick 60)")
     parser.add_argument("--extra-interval", type=float, default=10.0, help="0: no second loop")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=1, help="the worker's pool size")
+    parser.add_argument(
+        "--separate-beat", action="store_true", help="beat as its own process (not worker --beat)"
+    )
     parser.add_argument(
         "--idle", type=float, default=None, help="s measured with nothing watched; default 60"
     )
@@ -397,8 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                 "call', time.sleep(60) (MicrosoftDocs/azure-ai-docs, "
                 "articles/ai-services/openai/includes/batch/batch-python.md)"
             ),
-            "batchhook": f"web + 1 worker (--concurrency {args.concurrency}) + beat, "
-            "default adaptive schedule",
+            "batchhook": f"{layout(args)}, default adaptive schedule",
             "stand_in": "--progress-counts (request counts grow over in_progress)",
             "seed": args.seed,
         },

@@ -167,8 +167,8 @@ class Batchhook:
         self.start("web", "web")
         wait_for(lambda: httpx.get(f"{self.api_url}/readyz").status_code == 200, 30, "the API")
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> Process:
-        worker = self.start(name, "worker", "--concurrency", str(concurrency))
+    def start_worker(self, name: str = "worker", concurrency: int = 2, *flags: str) -> Process:
+        worker = self.start(name, "worker", "--concurrency", str(concurrency), *flags)
         wait_for(lambda: b"ready." in worker.log_path.read_bytes(), 60, f"{name} ready")
         return worker
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from celery.beat import ScheduleEntry, Scheduler
+from celery import Celery
+from celery.beat import EmbeddedService, ScheduleEntry, Scheduler
 
 from worker.errors import StoreUnavailable
 from worker.settings import get_settings
@@ -83,3 +86,18 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
         if self.store is None:
             self.store = open_store(get_settings())
         return self.store
+
+
+@contextmanager
+def embedded_beat(app: Celery, wanted: bool) -> Iterator[None]:
+    """While the block runs, beat's loop (this scheduler) in a thread of this process, if
+    ``wanted``: a one-worker deployment then needs no beat process of its own."""
+    if not wanted:
+        yield
+        return
+    service = EmbeddedService(app, thread=True, scheduler_cls=app.conf.beat_scheduler)
+    service.start()
+    try:
+        yield
+    finally:
+        service.stop()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gc
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_process_init, worker_ready
 
 from worker import logging as bh_logging
 from worker.broker import broker_config
@@ -65,10 +66,20 @@ def _configure_logging(**_: object) -> None:
 @worker_process_init.connect
 def _child_setup(**_: object) -> None:
     bh_logging.configure(get_settings().effective_log_format)
-    # What the child inherited (Celery, the app, the libraries) lives as long as it does:
-    # keep it out of the cyclic collector, and collect the young generation less often.
-    # Each poll and webhook makes thousands of short-lived objects; with the defaults, the
-    # collections took about a fifth of a busy worker's CPU and stalled its event loop.
+    _tune_collector()
+
+
+@worker_ready.connect
+def _main_process_setup(**_: object) -> None:
+    _tune_collector()  # the solo pool (`--concurrency 1`) runs every task here
+
+
+def _tune_collector() -> None:
+    # What the process holds by now (Celery, the app, the libraries) lives as long as it
+    # does: keep it out of the cyclic collector, and collect the young generation less
+    # often. Each poll and webhook makes thousands of short-lived objects; with the
+    # defaults, the collections took about a fifth of a busy worker's CPU and stalled its
+    # event loop.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
 
@@ -78,6 +89,9 @@ def _stop_beat_between_ticks(sender: Any, **_: object) -> None:
     """Celery's own SIGTERM handler syncs and closes the broker connection inside the
     handler, which may interrupt a publish on that very connection; here the handler
     only asks the loop to stop, and beat closes the connection after its current tick."""
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # beat embedded in a worker (`worker --beat`): the worker owns the signals
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         sender._is_shutdown.set()

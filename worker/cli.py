@@ -25,7 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("web", help="serve the HTTP API on PORT").set_defaults(func=commands.web)
     worker = sub.add_parser("worker", help="run a Celery worker (polling and delivery)")
-    worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="pool size (default: BATCHHOOK_WORKER_CONCURRENCY, else one per CPU); "
+        "1 runs tasks in this process, without children",
+    )
+    worker.add_argument(
+        "--beat",
+        action="store_true",
+        help="also run beat's tick scheduler in this process (one worker in all; "
+        "default: BATCHHOOK_WORKER_BEAT)",
+    )
     worker.set_defaults(func=commands.worker)
     sub.add_parser("beat", help="run Celery beat (the polling tick)").set_defaults(
         func=commands.beat

@@ -137,9 +137,12 @@ def _server_waking_each_second(uvicorn: Any, config: Any) -> Any:
 def worker(args: argparse.Namespace) -> int:
     from celery.utils.nodenames import default_nodename, host_format
 
+    from worker.beat import embedded_beat
     from worker.celery_app import QUEUES, app
 
-    _require_secret_key(get_settings())
+    settings = get_settings()
+    _require_secret_key(settings)
+    concurrency = args.concurrency or settings.worker_concurrency
     # Started through app.Worker, as Celery's own `celery worker` does, but without that
     # command line, whose imports (click-repl, prompt-toolkit) cost each process ~10 MB.
     node = app.Worker(
@@ -148,9 +151,12 @@ def worker(args: argparse.Namespace) -> int:
         loglevel=logging.INFO,
         without_gossip=True,
         without_mingle=True,
-        concurrency=args.concurrency,
+        concurrency=concurrency,
+        # One process doing everything: no pool children (a small deployment's memory).
+        pool="solo" if concurrency == 1 else "prefork",
     )
-    node.start()
+    with embedded_beat(app, args.beat or settings.worker_beat):
+        node.start()
     return int(node.exitcode or 0)
 
 

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
 
     # Additions to the contract, all with defaults that suit production.
     tick_interval_s: float = 1.0
+    # `batchhook worker`: pool size (1: tasks run in the worker process itself, no
+    # children) and whether it also runs beat's tick scheduler, in a thread.
+    worker_concurrency: int | None = Field(default=None, ge=1)  # unset: one per CPU
+    worker_beat: bool = False
     delivery_timeout_s: float = 10.0
     delivery_lease_s: float = 60.0
     poll_timeout_s: float = 20.0

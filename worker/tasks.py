@@ -1,9 +1,10 @@
 """Thin Celery tasks: bind log context, call plain functions.
 
 ``tick`` (sent by beat every second) claims due polls, due deliveries and due account
-discoveries atomically and fans them out in chunks, and forgets watches whose retention
-ran out; ``poll_batches`` polls a chunk and makes each new event's first attempts as soon
-as its change is recorded (past ``INLINE_FIRST_ATTEMPTS``, in ``deliver`` tasks);
+discoveries atomically and fans them out in chunks (a claim of one poll chunk or less it
+polls itself), and forgets watches whose retention ran out; ``poll_batches`` polls a
+chunk and makes each new event's first attempts as soon as its change is recorded (past
+``INLINE_FIRST_ATTEMPTS``, in ``deliver`` tasks);
 ``discover_batches`` lists a watch_all connection's batches (see ``discovery``);
 ``deliver`` makes one attempt per claimed delivery; ``recover_endpoint`` resends an
 endpoint's failed deliveries of a window.
@@ -48,8 +49,12 @@ def tick() -> dict[str, int]:
         lease_until=now + settings.poll_lease_s,
         limit=settings.claim_limit,
     )
-    for chunk in chunks(due_watches, settings.poll_chunk_size):
-        poll_batches.delay(chunk)
+    # One chunk or less is polled here, after the rest is sent on: a small deployment
+    # then runs one task a second, not two. More goes out in chunks, to every worker.
+    poll_here = len(due_watches) <= settings.poll_chunk_size
+    if not poll_here:
+        for chunk in chunks(due_watches, settings.poll_chunk_size):
+            poll_batches.delay(chunk)
     due_deliveries = rt.store.claim_deliveries(
         now=now,
         lease_until=now + settings.delivery_lease_s,
@@ -63,6 +68,9 @@ def tick() -> dict[str, int]:
     for connection_id in due_discoveries:
         discover_batches.delay(connection_id)
     rt.store.sweep_finished(now)
+    if poll_here and due_watches:
+        structlog.contextvars.clear_contextvars()
+        rt.run(_poll_then_deliver(rt, due_watches))
     return {
         "polls": len(due_watches),
         "deliveries": len(due_deliveries),

@@ -1,0 +1,71 @@
+"""The smallest deployment: the API and one worker process that also runs beat's tick
+scheduler (``batchhook worker --concurrency 1 --beat``, or the same through
+``BATCHHOOK_WORKER_CONCURRENCY=1`` and ``BATCHHOOK_WORKER_BEAT=1`` for a Procfile). It
+must do what web + worker + beat do, in two processes, and stop cleanly."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.flows import connect, events_of, new_batch_id, subscribe, watch
+from tests.e2e.stack import Stack
+from tests.support.processes import ManagedProcess
+from tests.support.provider_stub import ProviderStub
+from tests.support.receiver import Receiver
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+
+WAYS = {
+    "flags": ({}, ("--concurrency", "1", "--beat")),
+    "environment": ({"BATCHHOOK_WORKER_CONCURRENCY": "1", "BATCHHOOK_WORKER_BEAT": "1"}, ()),
+}
+
+
+@pytest.fixture(params=list(WAYS))
+def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stack, ManagedProcess]]:
+    env, flags = WAYS[request.param]
+    with RedisServer() as server:
+        stack = Stack(server.url, tmp_path, **env)
+        try:
+            stack.start_web()
+            worker = stack.start_process("worker", "worker", *flags)
+            worker.wait_for_log(r"ready\.", timeout_s=30)
+            yield stack, worker
+        finally:
+            stack.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_one_worker_process_with_beat_inside_notifies_and_stops_cleanly(
+    small: tuple[Stack, ManagedProcess], receiver: Receiver
+) -> None:
+    stack, worker = small
+    assert children_of(worker.pid) == []  # no pool: tasks run in the worker process
+    with stack.client() as api, ProviderStub("openai", api_key="sk-small") as stub:
+        subscribe(api, receiver)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        watch(api, batch_id, connect(api, stub)["id"], poll_interval=1)
+        wait_until(lambda: len(stub.requests_for(batch_id)) >= 2, timeout_s=15)
+        stub.set_batch(batch_id, "completed", output_file_id="file-out")
+
+        [hook] = receiver.wait_for(1)
+        assert hook.verified, hook.verify_error
+        assert hook.json["type"] == "batch.completed"
+        assert hook.json["data"]["output_file_id"] == "file-out"
+        completed = [e for e in events_of(api, batch_id) if e["type"] == "batch.completed"]
+        assert [e["id"] for e in completed] == [hook.headers["webhook-id"]]
+
+    worker.popen.send_signal(signal.SIGTERM)  # what a platform sends on stop
+    assert worker.popen.wait(timeout=15) == 0
+    assert "Traceback" not in worker.log_text()
