@@ -16,6 +16,9 @@ from worker.settings import Settings
 
 # How long a Redis broker waits before handing an unacknowledged task to another worker.
 REDIS_VISIBILITY_TIMEOUT_S = 3600
+# How long a worker's BRPOP on the queues blocks before it is issued again (kombu's
+# default: 1 s). A message wakes it at once either way; longer, an idle worker wakes less.
+REDIS_QUEUE_WAIT_S = 5
 
 
 def broker_config(settings: Settings) -> dict[str, Any]:
@@ -30,7 +33,10 @@ def broker_config(settings: Settings) -> dict[str, Any]:
     if url.startswith(("amqp://", "amqps://")):
         config["broker_transport_options"] = {"confirm_publish": True}
         return config
-    options: dict[str, Any] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S}
+    options: dict[str, Any] = {
+        "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S,
+        "polling_interval": REDIS_QUEUE_WAIT_S,
+    }
     target = redis_target(settings)
     if url.startswith("sentinel://"):
         options["master_name"] = target.master
