@@ -98,6 +98,12 @@ class Snapshot:
         return self.status in TERMINAL
 
     @property
+    def names_result_files(self) -> bool:
+        """Whether the answer names an output or error file: only then is the raw object
+        kept (the result links fetch with it); the summary serves everything else."""
+        return self.output_file_id is not None or self.error_file_id is not None
+
+    @property
     def word(self) -> str:
         """The provider's own status word (the normalised one when it gave none)."""
         return self.provider_status or self.status
@@ -308,7 +314,7 @@ class PollRecord:
     next_poll_at: float | None  # None: stop polling
     expected_status: str | None = None
     status: str | None = None
-    snapshot: dict[str, Any] | None = None
+    snapshot: dict[str, Any] | None = None  # the raw answer, kept if it names result files
     summary: dict[str, Any] | None = None
     event: NewEvent | None = None
     error: str | None = None

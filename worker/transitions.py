@@ -121,7 +121,7 @@ def plan_snapshot(
         next_poll_at=next_at,
         expected_status=watch.status,
         status=snapshot.word,
-        snapshot=snapshot.raw,
+        snapshot=snapshot.raw if snapshot.names_result_files else None,
         summary={**snapshot.summary(now), **found.reading.summary()},
         event=event,
         signals=tuple(found.events),

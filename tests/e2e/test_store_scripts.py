@@ -11,6 +11,7 @@ calls sent many at a time survive a Redis that lost its scripts.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -192,6 +193,59 @@ def test_a_poll_that_ends_a_watch_with_its_event_touches_only_its_keys(
         store.keys.outbox(p),
     } <= found.changed
     assert store.redis.ttl(store.keys.watch(reg.watch_id)) > 0  # kept for the retention only
+
+
+def test_the_raw_answer_is_kept_only_while_it_names_a_result_file(store: Store) -> None:
+    now = time.time()
+    reg = registration("batch_raw", now)
+    store.scripts.register_watches([reg])
+    finalizing = {"id": "batch_raw", "status": "finalizing", "error_file_id": "file-err"}
+
+    def poll(status: str, raw: dict[str, Any] | None, at: float) -> Any:
+        record = PollRecord(
+            watch_id=reg.watch_id, tenant=TENANT, now=at, next_poll_at=at + 60,
+            expected_status=store.get_watch(TENANT, "batch_raw").status, status=status,
+            snapshot=raw, summary={"normalized_status": status},
+        )  # fmt: skip
+        store.record_polls([record])
+        return store.get_watch(TENANT, "batch_raw")
+
+    running = poll("in_progress", None, now + 1)
+    assert running.snapshot is None and running.summary == {"normalized_status": "in_progress"}
+    assert poll("finalizing", finalizing, now + 2).snapshot == finalizing
+    assert poll("in_progress", None, now + 3).snapshot is None  # no stale file ids kept
+
+
+def test_a_polled_watch_stays_compact_and_one_recorded_before_reads_the_same(
+    store: Store,
+) -> None:
+    now = time.time()
+    reg = registration("batch_old", now)
+    store.scripts.register_watches([reg])
+    key = store.keys.watch(reg.watch_id)
+    older = {"normalized_status": "validating", "request_counts": None}
+    store.redis.hset(key, "summary", json.dumps(older))  # as watches were recorded before
+
+    assert store.get_watch(TENANT, "batch_old").summary == older
+    assert [w.batch_id for w in store.page_watches(TENANT, status="validating").data] == [
+        "batch_old"
+    ]
+    summary = {"normalized_status": "in_progress", "request_counts": {"total": 9, "failed": 0}}
+    store.record_polls(
+        [
+            PollRecord(
+                watch_id=reg.watch_id, tenant=TENANT, now=now + 1, next_poll_at=now + 60,
+                status="in_progress", summary=summary,
+            )
+        ]
+    )  # fmt: skip
+
+    assert store.get_watch(TENANT, "batch_old").summary == summary
+    assert [w.batch_id for w in store.page_watches(TENANT, status="in_progress").data] == [
+        "batch_old"
+    ]
+    assert not store.redis.hexists(key, "summary")
+    assert store.redis.object("encoding", key) == "listpack"  # Redis's compact hash
 
 
 def test_poll_errors_touch_only_their_keys(server: RedisServer, store: Store) -> None:

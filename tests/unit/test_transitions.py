@@ -407,3 +407,20 @@ def test_the_schedule_learns_from_request_counts_polling_sooner_near_the_end() -
 
     assert near < far
     assert near <= 60
+
+
+def test_the_raw_answer_is_recorded_only_when_it_names_a_result_file() -> None:
+    """Result links fetch with the raw answer; while a batch has no file, its summary
+    serves the API and the raw answer is not kept (Redis memory per watched batch)."""
+    running = replace(
+        a_snapshot("in_progress"),
+        output_file_id=None,
+        error_file_id=None,
+        raw={**BATCH_RAW, "status": "in_progress", "output_file_id": None, "error_file_id": None},
+    )
+    plan = transitions.plan_snapshot
+
+    assert plan(a_watch(), running, provider="openai", endpoints=[], now=NOW).snapshot is None
+    done = plan(a_watch(), a_snapshot("completed"), provider="openai", endpoints=[], now=NOW)
+    assert done.snapshot == BATCH_RAW
+    assert done.summary is not None and done.summary["output_file_id"] == "file-out"

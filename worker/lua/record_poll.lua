@@ -5,10 +5,12 @@
 -- KEYS: watch, its history, its events, due, stats, finished, then each event's keys
 --       (see create_event in _events.lua) from KEYS[7]: the status event's, then the
 --       signals'
--- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot, summary
---       (the normalised fields), retention_s (of a stopped watch), the watch's member of
---       finished, wid, the number of status events (0 or 1), the number of signals, then
---       each event's fields (see event_from_argv) from ARGV[12]
+-- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot (the raw
+--       answer; '' = none to keep), summary (the normalised fields, as a JSON object of
+--       hash field to JSON value: store.base.summary_fields), retention_s (of a stopped
+--       watch), the watch's member of finished, wid, the number of status events (0 or
+--       1), the number of signals, then each event's fields (see event_from_argv) from
+--       ARGV[12]
 -- Counts the poll in stats: polls_<outcome>, and transitions_<normalized status>.
 local wk, due, stats = KEYS[1], KEYS[4], KEYS[5]
 local expected, status, now, next_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -19,8 +21,21 @@ local function counted(outcome)
 end
 if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
 local current = redis.call('HGET', wk, 'status') or ''
-redis.call('HSET', wk, 'last_polled_at', now, 'snapshot', ARGV[5], 'summary', ARGV[6], 'errors', 0,
-  'backoff_errors', 0, 'last_error', '')
+redis.call('HSET', wk, 'last_polled_at', now, 'errors', 0, 'backoff_errors', 0, 'last_error', '')
+-- One short field per summary entry, so the hash keeps Redis's compact encoding (every
+-- value of 64 bytes or less); 'summary' is where watches recorded before kept it whole.
+local summary, pairs_ = cjson.decode(ARGV[6]), {}
+for field, value in pairs(summary) do
+  pairs_[#pairs_ + 1] = field
+  pairs_[#pairs_ + 1] = value
+end
+if #pairs_ > 0 then redis.call('HSET', wk, unpack(pairs_)) end
+redis.call('HDEL', wk, 'summary')
+if ARGV[5] == '' then  -- the raw answer is kept only while it names a result file
+  redis.call('HDEL', wk, 'snapshot')
+else
+  redis.call('HSET', wk, 'snapshot', ARGV[5])
+end
 redis.call('HINCRBY', wk, 'polls', 1)
 redis.call('HINCRBY', stats, 'polls', 1)
 local function reschedule()
@@ -69,7 +84,8 @@ reschedule()
 for _ = 1, status_events do next_event(true) end
 create_signals()
 finish_if_stopped()
-local normalized = cjson.decode(ARGV[6]).normalized_status
+local normalized = summary['s:normalized_status']
+normalized = normalized and cjson.decode(normalized)
 if type(normalized) == 'string' then
   redis.call('HINCRBY', stats, 'transitions_' .. normalized, 1)
 end

@@ -31,6 +31,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_poll.lua
+
+
+def summary_fields(summary: dict[str, Any]) -> dict[str, str]:
+    """A poll's summary as the watch hash keeps it: one short field per entry."""
+    return {f"{SUMMARY_FIELD}{name}": dumps(value) for name, value in summary.items()}
+
+
 def float_or_none(raw: str | None) -> float | None:
     return float(raw) if raw not in (None, "") else None
 
@@ -228,7 +236,8 @@ class Scripts(Guarded):
         if rec.error is None:
             args: list[Arg] = [
                 rec.expected_status or "", rec.status or "", rec.now, next_at,
-                dumps(rec.snapshot), dumps(rec.summary or {}), retention_s, member, rec.watch_id,
+                dumps(rec.snapshot) if rec.snapshot is not None else "",
+                dumps(summary_fields(rec.summary or {})), retention_s, member, rec.watch_id,
                 int(rec.event is not None), len(rec.signals), *event,
             ]  # fmt: skip
             return Call(self._record_poll, record_keys, args, _poll_outcome)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,23 @@ from worker.errors import NotFound
 from worker.models import PollRecord, Watch
 from worker.store.base import Page, StoreBase, dumps, float_or_none, loads_or, page_of
 from worker.store.client import Pipeline
-from worker.store.scripts import WatchRegistration
+from worker.store.scripts import SUMMARY_FIELD, WatchRegistration
+
+NORMALIZED_STATUS = f"{SUMMARY_FIELD}normalized_status"
+
+
+def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
+    """The summary of a watch hash: its ``s:`` fields, or the one JSON field that
+    watches recorded before this layout still hold."""
+    if "summary" in raw:
+        return dict(loads_or(raw["summary"], {}))
+    cut = len(SUMMARY_FIELD)
+    return {k[cut:]: json.loads(v) for k, v in raw.items() if k.startswith(SUMMARY_FIELD)}
+
+
+def _normalized_status(field: str | None, old_summary: str | None) -> Any:
+    """The normalised status from its summary field (or an older watch's summary)."""
+    return loads_or(field, None) or loads_or(old_summary, {}).get("normalized_status")
 
 
 def _watch_from(raw: dict[str, str]) -> Watch:
@@ -31,7 +48,7 @@ def _watch_from(raw: dict[str, str]) -> Watch:
         errors=int(raw.get("errors") or 0),
         last_error=raw.get("last_error", ""),
         snapshot=loads_or(raw.get("snapshot"), None),
-        summary=loads_or(raw.get("summary"), {}),
+        summary=_summary_from(raw),
         status_changed_at=float_or_none(raw.get("status_changed_at")),
         not_found_since=float_or_none(raw.get("not_found_since")),
         backoff_errors=int(raw.get("backoff_errors") or 0),
@@ -133,13 +150,13 @@ class WatchesMixin(StoreBase):
         (None: any), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for wid in wids:
-            pipe.hmget(self.keys.watch(wid), "connection_id", "summary")
+            pipe.hmget(self.keys.watch(wid), "connection_id", NORMALIZED_STATUS, "summary")
         return [
             wid
-            for wid, (conn, summary) in zip(wids, pipe.execute(), strict=True)
+            for wid, (conn, *stored) in zip(wids, pipe.execute(), strict=True)
             if conn is not None
             and connection_id in (None, conn)
-            and status in (None, loads_or(summary, {}).get("normalized_status"))
+            and status in (None, _normalized_status(*stored))
         ]
 
     def history(self, wid: str) -> list[dict[str, Any]]:
