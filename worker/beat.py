@@ -5,10 +5,13 @@ Celery's own ``Scheduler.tick`` works out every entry's next run with time-zone 
 datetimes, twice a second for a 1 s entry; for the single fixed-interval tick that was
 most of beat's CPU (0.58 s a minute with nothing watched). Here, every
 ``BATCHHOOK_TICK_INTERVAL_S``, beat asks Redis when the next poll, delivery, listing or
-sweep falls due (``Store.next_due_at``, one round trip) and sends the tick only if one
-falls due before the tick after this one, so an idle deployment's worker runs no task at
-all. A tick still goes out at least every ``HEARTBEAT_S``, and whenever Redis cannot be
-asked (the tick then meets the outage itself, as before).
+sweep falls due (``Store.next_due``, one round trip) and sends the tick only if one falls
+due before the tick after this one, so an idle deployment's worker runs no task at all.
+With ``BATCHHOOK_POLL_GATHER_S``, due polls wait up to that long to go out together
+(unless a chunk's worth is due): a small deployment then runs a few full ticks instead
+of one a second for a poll or two each. A tick still goes out at least every
+``HEARTBEAT_S``, and whenever Redis cannot be asked (the tick then meets the outage
+itself, as before).
 
 Two beats by mistake still send two ticks; the tick's claims are atomic, so nothing is
 polled or sent twice.
@@ -41,7 +44,8 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
-        self.interval_s = get_settings().tick_interval_s
+        self.settings = get_settings()
+        self.interval_s = self.settings.tick_interval_s
         self.next_at = time.monotonic()
         self.last_sent_at = -math.inf
         self.store: Store | None = None
@@ -74,17 +78,24 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
     def worth_sending(self, now: float) -> bool:
         if now - self.last_sent_at >= HEARTBEAT_S:
             return True
-        try:
-            due_at = self.redis_store().next_due_at()
-        except StoreUnavailable:
-            return True
         # Anything due before the tick after this one: the tick claims with half a tick
         # of lookahead, and is taken from the queue a moment after it is sent.
-        return due_at is not None and due_at <= time.time() + self.interval_s
+        horizon = time.time() + self.interval_s
+        try:
+            due = self.redis_store().next_due(horizon)
+        except StoreUnavailable:
+            return True
+        if due.other_at is not None and due.other_at <= horizon:
+            return True
+        if due.poll_at is None:
+            return False
+        # Polls may gather for BATCHHOOK_POLL_GATHER_S, unless a chunk's worth waits.
+        gathered = due.polls_by_horizon >= self.settings.poll_chunk_size
+        return gathered or due.poll_at + self.settings.poll_gather_s <= horizon
 
     def redis_store(self) -> Store:
         if self.store is None:
-            self.store = open_store(get_settings())
+            self.store = open_store(self.settings)
         return self.store
 
 

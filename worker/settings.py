@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     # Additions to the contract, all with defaults that suit production.
     tick_interval_s: float = 1.0
+    # Beat lets due polls wait up to this long to be claimed together (unless a chunk's
+    # worth is due): fewer, fuller ticks for a small deployment. 0: tick as soon as due.
+    poll_gather_s: float = Field(default=0.0, ge=0.0)
     # `batchhook worker`: pool size (1: tasks run in the worker process itself, no
     # children) and whether it also runs beat's tick scheduler, in a thread.
     worker_concurrency: int | None = Field(default=None, ge=1)  # unset: one per CPU

@@ -20,12 +20,21 @@ from worker.vault import Vault
 TICK_S = 0.2
 
 
-@pytest.fixture
-def beat_only(tmp_path: Path) -> Iterator[tuple[Stack, Store]]:
+GATHER_S = 2.0
+
+
+@pytest.fixture(params=[0.0])
+def beat_only(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Stack, Store]]:
     """A private Redis with beat alone: no worker takes the ticks, so the tick queue
-    shows every tick beat sent."""
+    shows every tick beat sent. The parameter is BATCHHOOK_POLL_GATHER_S."""
     with RedisServer() as server:
-        beat = Stack(server.url, tmp_path, BATCHHOOK_TICK_INTERVAL_S=str(TICK_S))
+        beat = Stack(
+            server.url,
+            tmp_path,
+            BATCHHOOK_TICK_INTERVAL_S=str(TICK_S),
+            BATCHHOOK_POLL_GATHER_S=str(request.param),
+            BATCHHOOK_POLL_CHUNK_SIZE="3",
+        )
         client = redis_client(server.url)
         try:
             beat.start_beat()
@@ -60,3 +69,22 @@ def test_a_poll_due_soon_is_ticked_for_before_it_falls_due(
     store.redis.zadd(store.keys.due(0), {"w_due_soon": due_at})
     wait_until(lambda: ticks_sent(store) >= 2, timeout_s=10, message="a due poll sent no tick")
     assert time.time() <= due_at + TICK_S  # within a tick of its due time, not a minute
+
+
+@pytest.mark.parametrize("beat_only", [GATHER_S], indirect=True)
+def test_with_gathering_a_lone_due_poll_waits_for_company_a_chunk_goes_at_once(
+    beat_only: tuple[Stack, Store],
+) -> None:
+    _, store = beat_only
+    wait_until(lambda: ticks_sent(store) == 1, timeout_s=30, message="beat sent no first tick")
+    due_at = time.time()
+    store.redis.zadd(store.keys.due(0), {"w_alone": due_at})
+    wait_until(lambda: ticks_sent(store) >= 2, timeout_s=10, message="a lone poll sent no tick")
+    assert time.time() >= due_at + GATHER_S - TICK_S  # it waited to gather others
+    store.redis.zrem(store.keys.due(0), "w_alone")  # as the tick's claim would
+    store.redis.delete(keys.TICK_QUEUE)
+
+    store.redis.zadd(store.keys.due(0), {f"w_{i}": time.time() for i in range(3)})
+    sent_at = time.time()  # a chunk's worth (3 here) is due: no waiting
+    wait_until(lambda: ticks_sent(store) >= 1, timeout_s=5, message="a due chunk sent no tick")
+    assert time.time() < sent_at + GATHER_S - TICK_S

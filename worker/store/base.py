@@ -18,7 +18,7 @@ from worker.store.client import REDIS_ERRORS, Client, Guarded, typed
 from worker.store.scripts import Scripts, dumps, float_or_none
 from worker.vault import Vault
 
-__all__ = ["Page", "StoreBase", "dumps", "float_or_none", "loads_or", "page_of"]
+__all__ = ["NextDue", "Page", "StoreBase", "dumps", "float_or_none", "loads_or", "page_of"]
 
 PLAIN = Keyspace()  # one Redis, one partition: the keys' plain names
 T = TypeVar("T")
@@ -26,6 +26,15 @@ T = TypeVar("T")
 
 def loads_or(raw: str | None, default: Any) -> Any:
     return json.loads(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """What falls due next, for beat: see ``StoreBase.next_due``."""
+
+    other_at: float | None  # the earliest delivery, listing or sweep
+    poll_at: float | None  # the earliest poll
+    polls_by_horizon: int  # polls due by the horizon asked about
 
 
 @dataclass(frozen=True)
@@ -129,18 +138,27 @@ class StoreBase(Guarded):
         share = -(-limit // len(schedules))
         return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
 
-    def next_due_at(self) -> float | None:
-        """The earliest time anything the tick claims falls due: a poll, a delivery (a
-        lease that runs out counts, its score is the lease's end), a listing or a sweep of
-        finished watches; None when nothing waits (one round trip)."""
-        schedules = [keys.DISCOVER]
+    def next_due(self, horizon: float) -> NextDue:
+        """When the tick next has something to claim: the earliest poll, and the earliest
+        delivery (a lease that runs out counts, its score is the lease's end), listing or
+        sweep of finished watches, and how many polls fall due by ``horizon`` (one round
+        trip)."""
+        others = [keys.DISCOVER]
         for p in self.keys.all_partitions():
-            schedules += [self.keys.due(p), self.keys.outbox(p), self.keys.finished(p)]
+            others += [self.keys.outbox(p), self.keys.finished(p)]
+        dues = [self.keys.due(p) for p in self.keys.all_partitions()]
         pipe = self.redis.pipeline(transaction=False)
-        for key in schedules:  # one key a command: a Cluster pipeline's rule
+        for key in [*others, *dues]:  # one key a command: a Cluster pipeline's rule
             pipe.zrange(key, 0, 0, withscores=True)
-        firsts = [float(rows[0][1]) for rows in pipe.execute() if rows]
-        return min(firsts, default=None)
+        for key in dues:
+            pipe.zcount(key, "-inf", horizon)
+        answers = pipe.execute()
+        firsts = [float(rows[0][1]) if rows else None for rows in answers[: len(others + dues)]]
+        return NextDue(
+            other_at=min((f for f in firsts[: len(others)] if f is not None), default=None),
+            poll_at=min((f for f in firsts[len(others) :] if f is not None), default=None),
+            polls_by_horizon=sum(int(n) for n in answers[len(others + dues) :]),
+        )
 
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take watch_all connections due for a listing."""
