@@ -311,7 +311,7 @@ def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints
     assert created == [keys.delivery_id(first.id, "ep_b")]
     assert store.redis.hget(store.keys.delivery(delivered), "state") == "succeeded"
     assert store.redis.zrange(outbox, 0, -1) == created
-    assert store.redis.hget(store.keys.event(first.id), "body") == first.body
+    assert store.stored_events([first.id])[0].body == first.body
     shown = store.get_event(TENANT, first.id)
     assert [d["endpoint_id"] for d in shown["deliveries"]] == ["ep_a", "ep_b"]
     assert store.redis.lrange(store.keys.watch_events(wid), 0, -1) == [first.id]

@@ -11,7 +11,7 @@ from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
 from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
-from worker.store.scripts import AttemptDone, AttemptRecorded
+from worker.store.scripts import AttemptDone, AttemptRecorded, unpack_body
 from worker.store.subscribers import SubscribersMixin
 
 __all__ = [
@@ -167,7 +167,9 @@ class EventsMixin(SubscribersMixin):
         for eid in ids:
             pipe.hmget(self.keys.event(eid), "type", "created_at", "body")
         return [
-            StoredEvent(id=eid, type=event_type, created_at=float(created_at), body=body)
+            StoredEvent(
+                id=eid, type=event_type, created_at=float(created_at), body=unpack_body(body)
+            )
             for eid, (event_type, created_at, body) in zip(ids, pipe.execute(), strict=True)
             if event_type is not None and body is not None
         ]
@@ -181,7 +183,7 @@ class EventsMixin(SubscribersMixin):
             "type": raw["type"],
             "created_at": int(float(raw["created_at"])),
             "batch_id": raw.get("batch_id") or None,
-            "payload": loads_or(raw.get("body"), {}),
+            "payload": loads_or(unpack_body(raw.get("body") or ""), {}),
             "deliveries": [self._delivery_view(keys.delivery_id(eid, ep)) for ep in endpoint_ids],
         }
 
@@ -239,7 +241,7 @@ class EventsMixin(SubscribersMixin):
                     event_id=delivery["event_id"],
                     batch_id=batch_id or None,
                     event_type=event_type,
-                    body=body,
+                    body=unpack_body(body),
                     state=delivery["state"],
                     round_attempts=int(delivery.get("round_attempts") or 0),
                     endpoint=endpoints.get(endpoint_id),

@@ -11,8 +11,10 @@ round trip (``calls.run_scripts``).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,22 @@ from worker.store.client import Client, Guarded
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+PACKED_BODY = "z:"  # an event body stored deflated, in base64 (plain JSON starts with "{")
+
+
+def pack_body(body: str) -> str:
+    """An event's body as its hash keeps it: deflated (a batch event's JSON shrinks to
+    about half, base64 included), so Redis holds half as much per event."""
+    return PACKED_BODY + base64.b64encode(zlib.compress(body.encode(), 6)).decode()
+
+
+def unpack_body(stored: str) -> str:
+    """The body as it was made, from what ``pack_body`` (or an older event, plain) stored."""
+    if not stored.startswith(PACKED_BODY):
+        return stored
+    return zlib.decompress(base64.b64decode(stored[len(PACKED_BODY) :])).decode()
 
 
 SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_poll.lua
@@ -107,7 +125,7 @@ def event_args(event: NewEvent, *, retention_s: int, lease_until: float) -> list
     """The fields ``event_from_argv`` in ``_events.lua`` reads, in its order."""
     return [
         event.id, event.tenant, event.watch_id, event.batch_id, event.type, event.created_at,
-        event.body, dumps(list(event.endpoint_ids)), retention_s, lease_until,
+        pack_body(event.body), dumps(list(event.endpoint_ids)), retention_s, lease_until,
     ]  # fmt: skip
 
 
