@@ -134,9 +134,10 @@ def start_loops(
 
 
 def layout(args: argparse.Namespace) -> str:
+    gather = f", BATCHHOOK_POLL_GATHER_S={args.gather_s:g}"
     if args.separate_beat:
-        return f"web + worker (--concurrency {args.concurrency}) + beat"
-    return f"web + worker (--concurrency {args.concurrency} --beat)"
+        return f"web + worker (--concurrency {args.concurrency}) + beat{gather}"
+    return f"web + worker (--concurrency {args.concurrency} --beat){gather}"
 
 
 def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     log_dir.mkdir(parents=True, exist_ok=True)
     ids_file.write_text(json.dumps(ids))
     intervals = [DOCS_INTERVAL_S] + ([args.extra_interval] if args.extra_interval else [])
-    with stack(log_dir, events=EVENTS, provider_flags=("--progress-counts",)) as s:
+    env = {"BATCHHOOK_POLL_GATHER_S": str(args.gather_s)}
+    with stack(log_dir, events=EVENTS, provider_flags=("--progress-counts",), **env) as s:
         if args.separate_beat:
             s.start_workers(1, args.concurrency)
             s.bh.start_beat()
@@ -374,6 +376,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--concurrency", type=int, default=1, help="the worker's pool size")
     parser.add_argument(
         "--separate-beat", action="store_true", help="beat as its own process (not worker --beat)"
+    )
+    parser.add_argument(
+        "--gather-s", type=float, default=10.0, help="BATCHHOOK_POLL_GATHER_S (README: small)"
     )
     parser.add_argument(
         "--idle", type=float, default=None, help="s measured with nothing watched; default 60"
