@@ -49,8 +49,9 @@ def tick() -> dict[str, int]:
         lease_until=now + settings.poll_lease_s,
         limit=settings.claim_limit,
     )
-    # One chunk or less is polled here, after the rest is sent on: a small deployment
-    # then runs one task a second, not two. More goes out in chunks, to every worker.
+    # A claim of one chunk or less is polled by this task, once the deliveries and listings
+    # are sent on: a small deployment then runs one task a second, not two. A larger claim
+    # goes out in chunks, to every worker.
     poll_here = len(due_watches) <= settings.poll_chunk_size
     if not poll_here:
         for chunk in chunks(due_watches, settings.poll_chunk_size):

@@ -7,7 +7,7 @@
 --       signals'
 -- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot (the raw
 --       answer; '' = none to keep), summary (the normalised fields, as a JSON object of
---       hash field to JSON value: store.base.summary_fields), retention_s (of a stopped
+--       hash field to JSON value: store.scripts.summary_fields), retention_s (of a stopped
 --       watch), the watch's member of finished, wid, the number of status events (0 or
 --       1), the number of signals, then each event's fields (see event_from_argv) from
 --       ARGV[12]

@@ -153,11 +153,12 @@ class StoreBase(Guarded):
         for key in dues:
             pipe.zcount(key, "-inf", horizon)
         answers = pipe.execute()
-        firsts = [float(rows[0][1]) if rows else None for rows in answers[: len(others + dues)]]
+        split, counted = len(others), len(others) + len(dues)
+        firsts = [float(rows[0][1]) if rows else None for rows in answers[:counted]]
         return NextDue(
-            other_at=min((f for f in firsts[: len(others)] if f is not None), default=None),
-            poll_at=min((f for f in firsts[len(others) :] if f is not None), default=None),
-            polls_by_horizon=sum(int(n) for n in answers[len(others + dues) :]),
+            other_at=min((f for f in firsts[:split] if f is not None), default=None),
+            poll_at=min((f for f in firsts[split:] if f is not None), default=None),
+            polls_by_horizon=sum(int(n) for n in answers[counted:]),
         )
 
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:

@@ -37,8 +37,8 @@ PACKED_BODY = "z:"  # an event body stored deflated, in base64 (plain JSON start
 
 
 def pack_body(body: str) -> str:
-    """An event's body as its hash keeps it: deflated (a batch event's JSON shrinks to
-    about half, base64 included), so Redis holds half as much per event."""
+    """An event's body as its hash keeps it: deflated, then base64 (a batch event's JSON
+    comes to about 70 % of its size: the event hash 1,568 -> 1,184 B)."""
     return PACKED_BODY + base64.b64encode(zlib.compress(body.encode(), 6)).decode()
 
 
