@@ -10,10 +10,13 @@ calls sent many at a time survive a Redis that lost its scripts.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import re
+import secrets
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +29,7 @@ from tests.e2e.stack import TEST_SECRET_KEY
 from tests.support.redis_server import RedisServer
 from worker import keys
 from worker.errors import StoreUnavailable
-from worker.events import new_event
+from worker.events import new_event, new_event_id
 from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
 from worker.store import AttemptDone, Scripts, Store, WatchRegistration, redis_client
@@ -129,6 +132,12 @@ def registration(batch_id: str, now: float, **fields: Any) -> WatchRegistration:
         now=now,
         first_poll_at=now,
     )
+
+
+BIG_DATA = {  # what one event hash field could not hold whole
+    "batch": {f"{n}_at": 1_796_000_000 + n for n in range(40)},
+    "metadata": {f"key_{n}": secrets.token_hex(8) for n in range(8)},
+}
 
 
 def event_for(wid: str, batch_id: str, endpoints: tuple[str, ...], now: float) -> NewEvent:
@@ -316,6 +325,26 @@ def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints
     assert [d["endpoint_id"] for d in shown["deliveries"]] == ["ep_a", "ep_b"]
     assert store.redis.lrange(store.keys.watch_events(wid), 0, -1) == [first.id]
     assert store.stats()["events_created"] == 1
+
+
+def test_an_event_stays_compact_and_one_stored_before_reads_the_same(store: Store) -> None:
+    now = time.time()
+    wid = keys.watch_id(TENANT, "batch_body")
+    event = replace(event_for(wid, "batch_body", ("ep_a",), now), body=json.dumps(BIG_DATA))
+    [[did]] = store.scripts.create_events([event], retention_s=60, lease_until=now)
+
+    assert store.redis.object("encoding", store.keys.event(event.id)) == "listpack"
+    assert store.stored_events([event.id])[0].body == event.body
+    assert store.get_event(TENANT, event.id)["payload"] == BIG_DATA
+    assert store.load_delivery_jobs([did])[0].body == event.body
+
+    older = replace(event, id=new_event_id(wid), body='{"old": 1}')
+    store.scripts.create_events([older], retention_s=60, lease_until=now)
+    key = store.keys.event(older.id)
+    store.redis.hdel(key, *[f for f in store.redis.hkeys(key) if f.startswith("body:")])
+    store.redis.hset(key, "body", "z:" + base64.b64encode(zlib.compress(b'{"old": 1}')).decode())
+    assert store.get_event(TENANT, older.id)["payload"] == {"old": 1}
+    assert store.stored_events([older.id])[0].body == '{"old": 1}'
 
 
 def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: Store) -> None:

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.store.scripts import pack_body, unpack_body
+from worker.store.bodies import pack_body, unpack_body
 
 BODY = json.dumps(
     {

@@ -11,7 +11,8 @@ from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
 from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
-from worker.store.scripts import AttemptDone, AttemptRecorded, unpack_body
+from worker.store.bodies import body_of
+from worker.store.scripts import AttemptDone, AttemptRecorded
 from worker.store.subscribers import SubscribersMixin
 
 __all__ = [
@@ -165,13 +166,12 @@ class EventsMixin(SubscribersMixin):
         """The events of these ids still kept, in the order given."""
         pipe = self.redis.pipeline(transaction=False)
         for eid in ids:
-            pipe.hmget(self.keys.event(eid), "type", "created_at", "body")
+            pipe.hgetall(self.keys.event(eid))
+        found = [(eid, raw, body_of(raw)) for eid, raw in zip(ids, pipe.execute(), strict=True)]
         return [
-            StoredEvent(
-                id=eid, type=event_type, created_at=float(created_at), body=unpack_body(body)
-            )
-            for eid, (event_type, created_at, body) in zip(ids, pipe.execute(), strict=True)
-            if event_type is not None and body is not None
+            StoredEvent(id=eid, type=raw["type"], created_at=float(raw["created_at"]), body=body)
+            for eid, raw, body in found
+            if "type" in raw and body is not None
         ]
 
     def _event_view(self, raw: dict[str, str]) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class EventsMixin(SubscribersMixin):
             "type": raw["type"],
             "created_at": int(float(raw["created_at"])),
             "batch_id": raw.get("batch_id") or None,
-            "payload": loads_or(unpack_body(raw.get("body") or ""), {}),
+            "payload": loads_or(body_of(raw), {}),
             "deliveries": [self._delivery_view(keys.delivery_id(eid, ep)) for ep in endpoint_ids],
         }
 
@@ -224,13 +224,14 @@ class EventsMixin(SubscribersMixin):
         for did in dids:
             event_id = keys.split_delivery_id(did)[0]
             pipe.hgetall(self.keys.delivery(did))
-            pipe.hmget(self.keys.event(event_id), "type", "body", "batch_id", "created_at")
+            pipe.hgetall(self.keys.event(event_id))
         answers = pipe.execute()
         pairs = list(zip(dids, answers[0::2], answers[1::2], strict=True))
         endpoint_ids = sorted({keys.split_delivery_id(did)[1] for did in dids})
         endpoints = self.endpoints_by_id(endpoint_ids)
         jobs = []
-        for did, delivery, (event_type, body, batch_id, created_at) in pairs:
+        for did, delivery, event in pairs:
+            body = body_of(event)
             if not delivery or body is None:
                 self.redis.zrem(self.keys.outbox_of(did), did)
                 continue
@@ -239,14 +240,14 @@ class EventsMixin(SubscribersMixin):
                 DeliveryJob(
                     delivery_id=did,
                     event_id=delivery["event_id"],
-                    batch_id=batch_id or None,
-                    event_type=event_type,
-                    body=unpack_body(body),
+                    batch_id=event.get("batch_id") or None,
+                    event_type=event["type"],
+                    body=body,
                     state=delivery["state"],
                     round_attempts=int(delivery.get("round_attempts") or 0),
                     endpoint=endpoints.get(endpoint_id),
                     endpoint_id=endpoint_id,
-                    event_created_at=float(created_at or 0),
+                    event_created_at=float(event.get("created_at") or 0),
                 )
             )
         return jobs

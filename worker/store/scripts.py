@@ -11,10 +11,8 @@ round trip (``calls.run_scripts``).
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,28 +23,13 @@ from worker import keys
 from worker.health import Admission
 from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
+from worker.store.bodies import pack_body
 from worker.store.calls import Arg, Call, lua, run_scripts
 from worker.store.client import Client, Guarded
 
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-PACKED_BODY = "z:"  # an event body stored deflated, in base64 (plain JSON starts with "{")
-
-
-def pack_body(body: str) -> str:
-    """An event's body as its hash keeps it: deflated, then base64 (a batch event's JSON
-    comes to about 70 % of its size: the event hash 1,568 -> 1,184 B)."""
-    return PACKED_BODY + base64.b64encode(zlib.compress(body.encode(), 6)).decode()
-
-
-def unpack_body(stored: str) -> str:
-    """The body as it was made, from what ``pack_body`` (or an older event, plain) stored."""
-    if not stored.startswith(PACKED_BODY):
-        return stored
-    return zlib.decompress(base64.b64decode(stored[len(PACKED_BODY) :])).decode()
 
 
 SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_poll.lua
