@@ -308,6 +308,7 @@ def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints
     a batch watched again): what was sent stays on record, nothing is sent twice."""
     now = time.time()
     wid = keys.watch_id(TENANT, "batch_again")
+    store.scripts.register_watches([registration("batch_again", now)])
     first = event_for(wid, "batch_again", ("ep_a",), now)
     [[delivered]] = store.scripts.create_events([first], retention_s=60, lease_until=now)
     store.redis.hset(store.keys.delivery(delivered), "state", "succeeded")
@@ -323,8 +324,68 @@ def test_an_event_written_again_keeps_its_deliveries_and_adds_only_new_endpoints
     assert store.stored_events([first.id])[0].body == first.body
     shown = store.get_event(TENANT, first.id)
     assert [d["endpoint_id"] for d in shown["deliveries"]] == ["ep_a", "ep_b"]
-    assert store.redis.lrange(store.keys.watch_events(wid), 0, -1) == [first.id]
+    assert store.watch_event_ids(wid) == [first.id]
     assert store.stats()["events_created"] == 1
+
+
+def status_change(wid: str, status: str, at: float, event: NewEvent | None) -> PollRecord:
+    return PollRecord(
+        watch_id=wid, tenant=TENANT, now=at, next_poll_at=at + 60, status=status,
+        expected_status=None if status == "validating" else "validating", event=event,
+        summary={"normalized_status": status},
+    )  # fmt: skip
+
+
+def test_a_watch_keeps_its_history_and_event_ids_in_its_compact_hash(store: Store) -> None:
+    now = round(time.time(), 2)  # as the history keeps it
+    reg = registration("batch_hist", now)
+    store.scripts.register_watches([reg])
+    wid = reg.watch_id
+    events = [event_for(wid, "batch_hist", (), now), event_for(wid, "batch_hist", (), now + 1)]
+    store.record_polls([status_change(wid, "validating", now, events[0])])
+    store.record_polls([status_change(wid, "in_progress", now + 1, events[1])])
+
+    assert store.history(wid) == [
+        {"status": "validating", "at": now, "event_id": events[0].id},
+        {"status": "in_progress", "at": now + 1, "event_id": events[1].id},
+    ]
+    assert store.watch_event_ids(wid) == [e.id for e in events]
+    assert [e["id"] for e in store.list_events(TENANT, batch_id="batch_hist")] == [
+        events[1].id, events[0].id,
+    ]  # fmt: skip
+    assert store.redis.object("encoding", store.keys.watch(wid)) == "listpack"
+    assert not store.redis.exists(store.keys.watch_history(wid), store.keys.watch_events(wid))
+
+
+def test_a_watch_recorded_before_reads_its_lists_first(store: Store) -> None:
+    now = round(time.time(), 2)  # as the history keeps it
+    reg = registration("batch_lists", now)
+    store.scripts.register_watches([reg])
+    wid = reg.watch_id
+    older = {"status": "validating", "at": now - 5, "event_id": "evt_older"}
+    store.redis.rpush(store.keys.watch_history(wid), json.dumps(older))
+    store.redis.rpush(store.keys.watch_events(wid), "evt_older")
+    store.redis.hset(store.keys.watch(wid), "status", "validating")
+    event = event_for(wid, "batch_lists", (), now)
+    store.record_polls([status_change(wid, "in_progress", now, event)])
+
+    assert store.history(wid) == [older, {"status": "in_progress", "at": now, "event_id": event.id}]
+    assert store.watch_event_ids(wid) == ["evt_older", event.id]
+
+
+def test_a_failed_watch_registered_again_keeps_its_history(store: Store) -> None:
+    now = round(time.time(), 2)  # as the history keeps it
+    reg = registration("batch_again_after_failure", now)
+    store.scripts.register_watches([reg])
+    wid = reg.watch_id
+    event = event_for(wid, "batch_again_after_failure", (), now)
+    store.record_polls([status_change(wid, "validating", now, event)])
+    store.redis.hset(store.keys.watch(wid), mapping={"watching": 0, "watch_failed_at": now})
+
+    assert store.scripts.register_watches([replace(reg, now=now + 1)]) == [True]
+    assert store.get_watch(TENANT, "batch_again_after_failure").watching
+    assert store.history(wid) == [{"status": "validating", "at": now, "event_id": event.id}]
+    assert store.watch_event_ids(wid) == [event.id]
 
 
 def test_an_event_stays_compact_and_one_stored_before_reads_the_same(store: Store) -> None:

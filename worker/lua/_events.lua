@@ -1,7 +1,7 @@
 -- Shared by the scripts that create events: writes one event and a pending delivery
 -- per endpoint, and puts every delivery in the outbox, claimed until lease_until.
 -- Its keys, from KEYS[k] (scripts.event_keys builds them): event, tenant's events,
--- outbox, stats, the watch's events (only when the event has a watch), then one
+-- outbox, stats, the watch's hash (only when the event has a watch), then one
 -- delivery hash per endpoint, in the order of endpoint_ids.
 -- Event ids are derived (worker/events.py), so the same change can come again while its
 -- event is still kept (a status reached twice, a batch watched again): the event and the
@@ -27,6 +27,21 @@ local function set_body(ek, body)
   end
 end
 
+-- A watch keeps its history and its events' ids in its own hash, one short field each
+-- (store/watches.py reads them): h:<n> = [status, at, event id or null], n counted by
+-- 'history'; e:<event id> = n, counted by 'events'. A watch gone meanwhile gets none.
+local function add_history(wk, status, at, event_id)
+  local n = redis.call('HINCRBY', wk, 'history', 1)
+  redis.call('HSET', wk, 'h:' .. n, cjson.encode({status, tonumber(at), event_id or cjson.null}))
+end
+
+local function add_watch_event(wk, event_id)
+  if redis.call('EXISTS', wk) == 0 or redis.call('HEXISTS', wk, 'e:' .. event_id) == 1 then
+    return
+  end
+  redis.call('HSET', wk, 'e:' .. event_id, redis.call('HINCRBY', wk, 'events', 1))
+end
+
 local function create_event(k, e)
   local ek = KEYS[k]
   local stored = redis.call('HGET', ek, 'endpoint_ids')
@@ -45,7 +60,7 @@ local function create_event(k, e)
   end
   local d = k + 4
   if e.watch_id ~= '' then
-    if not redis.call('LPOS', KEYS[d], e.id) then redis.call('RPUSH', KEYS[d], e.id) end
+    add_watch_event(KEYS[d], e.id)
     d = d + 1
   end
   local created = {}

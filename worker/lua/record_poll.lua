@@ -1,8 +1,9 @@
 -- Record one successful poll of a watched batch. If the status differs from the
--- last-seen one, append to the history and create the event with its deliveries, all in
+-- last-seen one, add to the history and create the event with its deliveries, all in
 -- this one step; the caller's expected previous status guards against a stale read. The
 -- poll's signals (progress, expiring, stalled, resumed) are created unless it conflicts.
--- KEYS: watch, its history, its events, due, stats, finished, then each event's keys
+-- KEYS: watch, its history and events as watches kept them before (expired with it: see
+--       finish_watch), due, stats, finished, then each event's keys
 --       (see create_event in _events.lua) from KEYS[7]: the status event's, then the
 --       signals'
 -- ARGV: expected_prev, status, now, next_poll_at ('' = stop polling), snapshot (the raw
@@ -79,7 +80,7 @@ if current ~= expected then
 end
 redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
 local event_id = status_events > 0 and ARGV[12] or nil
-redis.call('RPUSH', KEYS[2], cjson.encode({status = status, at = tonumber(now), event_id = event_id}))
+add_history(wk, status, now, event_id)
 reschedule()
 for _ = 1, status_events do next_event(true) end
 create_signals()

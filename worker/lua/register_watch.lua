@@ -7,8 +7,21 @@ local wid, now, first_poll = ARGV[1], ARGV[2], ARGV[3]
 local watching = redis.call('HGET', wk, 'watching')
 if watching == '1' then return 0 end
 if watching == '0' and redis.call('HGET', wk, 'watch_failed_at') == false then return 0 end
+-- A watch that failed before starts again with its history and events' ids (the fields
+-- of _events.lua's add_history and add_watch_event), kept again.
+local kept = {}
+local stored = redis.call('HGETALL', wk)
+for i = 1, #stored, 2 do
+  local field = stored[i]
+  local prefix = field:sub(1, 2)
+  if prefix == 'h:' or prefix == 'e:' or field == 'history' or field == 'events' then
+    kept[#kept + 1] = field
+    kept[#kept + 1] = stored[i + 1]
+  end
+end
 redis.call('DEL', wk)
-redis.call('PERSIST', KEYS[2])  -- a watch that failed before: kept again
+if #kept > 0 then redis.call('HSET', wk, unpack(kept)) end
+redis.call('PERSIST', KEYS[2])  -- as watches kept their history and events before
 redis.call('PERSIST', KEYS[3])
 for i = 4, #ARGV, 2 do redis.call('HSET', wk, ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', wk, 'watching', 1, 'created_at', now, 'next_poll_at', first_poll, 'polls', 0,

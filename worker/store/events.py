@@ -117,7 +117,7 @@ class EventsMixin(SubscribersMixin):
         the filter reads each candidate's type alone."""
         if batch_id is not None:
             wid = keys.watch_id(tenant, batch_id)
-            ids = [str(e) for e in reversed(self.redis.lrange(self.keys.watch_events(wid), 0, -1))]
+            ids = list(reversed(self.watch_event_ids(wid)))
         else:
             indexes = [self.keys.tenant_events(tenant, p) for p in self.keys.all_partitions()]
             ids = self.merged_index(indexes, newest_first=True)

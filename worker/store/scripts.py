@@ -172,7 +172,7 @@ class Scripts(Guarded):
         event_keys = [ks.event(event.id), ks.tenant_events(event.tenant, p), ks.outbox(p)]
         event_keys.append(ks.stats(p))
         if event.watch_id:
-            event_keys.append(ks.watch_events(event.watch_id))
+            event_keys.append(ks.watch(event.watch_id))
         event_keys += [ks.delivery(keys.delivery_id(event.id, ep)) for ep in event.endpoint_ids]
         return event_keys
 

@@ -14,6 +14,25 @@ from worker.store.client import Pipeline
 from worker.store.scripts import SUMMARY_FIELD, WatchRegistration
 
 NORMALIZED_STATUS = f"{SUMMARY_FIELD}normalized_status"
+HISTORY_FIELD, EVENT_FIELD = "h:", "e:"  # see add_history and add_watch_event in _events.lua
+
+
+def _history_from(raw: dict[str, str]) -> list[dict[str, Any]]:
+    """The watch hash's history entries (``h:<n>`` = [status, at, event id]), in order."""
+    cut = len(HISTORY_FIELD)
+    numbered = sorted((int(k[cut:]), v) for k, v in raw.items() if k.startswith(HISTORY_FIELD))
+    entries = []
+    for _, value in numbered:
+        status, at, event_id = json.loads(value)
+        entries.append({"status": status, "at": at} | ({"event_id": event_id} if event_id else {}))
+    return entries
+
+
+def _event_ids_from(raw: dict[str, str]) -> list[str]:
+    """The ids of the watch's events (``e:<id>`` = n), oldest first."""
+    cut = len(EVENT_FIELD)
+    numbered = sorted((int(v), k[cut:]) for k, v in raw.items() if k.startswith(EVENT_FIELD))
+    return [eid for _, eid in numbered]
 
 
 def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
@@ -160,11 +179,22 @@ class WatchesMixin(StoreBase):
         ]
 
     def history(self, wid: str) -> list[dict[str, Any]]:
-        listed = self.redis.lrange(self.keys.watch_history(wid), 0, -1)
-        return [loads_or(item, {}) for item in listed]
+        """The watch's statuses as they changed, oldest first: those a watch kept in a
+        list of its own before, then its hash's."""
+        listed, raw = self._watch_and_list(wid, self.keys.watch_history(wid))
+        return [loads_or(item, {}) for item in listed] + _history_from(raw)
 
     def watch_event_ids(self, wid: str) -> list[str]:
-        return [str(e) for e in self.redis.lrange(self.keys.watch_events(wid), 0, -1)]
+        """The ids of the watch's events, oldest first (a list of their own before)."""
+        listed, raw = self._watch_and_list(wid, self.keys.watch_events(wid))
+        return list(dict.fromkeys([str(e) for e in listed] + _event_ids_from(raw)))
+
+    def _watch_and_list(self, wid: str, listed: str) -> tuple[list[str], dict[str, str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(listed, 0, -1)
+        pipe.hgetall(self.keys.watch(wid))
+        items, raw = pipe.execute()
+        return [str(item) for item in items], raw
 
     def delete_watch(self, tenant: str, batch_id: str, *, remember: bool = True) -> None:
         """Stop watching; ``remember`` keeps account discovery from watching it again."""
