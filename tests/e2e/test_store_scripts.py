@@ -257,6 +257,29 @@ def test_a_polled_watch_stays_compact_and_one_recorded_before_reads_the_same(
     assert store.redis.object("encoding", key) == "listpack"  # Redis's compact hash
 
 
+def test_a_summary_entry_that_turns_null_is_not_kept(store: Store) -> None:
+    now = time.time()
+    reg = registration("batch_nulls", now)
+    store.scripts.register_watches([reg])
+
+    def poll(at: float, stalled_since: float | None) -> dict[str, Any]:
+        summary = {"normalized_status": "in_progress", "stalled_since": stalled_since}
+        store.record_polls(
+            [
+                PollRecord(
+                    watch_id=reg.watch_id, tenant=TENANT, now=at, next_poll_at=at + 60,
+                    expected_status=store.get_watch(TENANT, "batch_nulls").status,
+                    status="in_progress", summary=summary,
+                )
+            ]
+        )  # fmt: skip
+        return store.get_watch(TENANT, "batch_nulls").summary
+
+    assert poll(now + 1, now)["stalled_since"] == now
+    assert poll(now + 2, None).get("stalled_since") is None
+    assert not store.redis.hexists(store.keys.watch(reg.watch_id), "s:stalled_since")
+
+
 def test_poll_errors_touch_only_their_keys(server: RedisServer, store: Store) -> None:
     now = time.time()
     retry, failing = registration("batch_e1", now), registration("batch_e2", now)

@@ -24,14 +24,19 @@ if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} en
 local current = redis.call('HGET', wk, 'status') or ''
 redis.call('HSET', wk, 'last_polled_at', now, 'errors', 0, 'backoff_errors', 0, 'last_error', '')
 -- One short field per summary entry, so the hash keeps Redis's compact encoding (every
--- value of 64 bytes or less); 'summary' is where watches recorded before kept it whole.
-local summary, pairs_ = cjson.decode(ARGV[6]), {}
+-- value of 64 bytes or less), and none for an entry that is null; 'summary' is where
+-- watches recorded before kept it whole.
+local summary, pairs_, nulls = cjson.decode(ARGV[6]), {}, {'summary'}
 for field, value in pairs(summary) do
-  pairs_[#pairs_ + 1] = field
-  pairs_[#pairs_ + 1] = value
+  if value == 'null' then
+    nulls[#nulls + 1] = field
+  else
+    pairs_[#pairs_ + 1] = field
+    pairs_[#pairs_ + 1] = value
+  end
 end
 if #pairs_ > 0 then redis.call('HSET', wk, unpack(pairs_)) end
-redis.call('HDEL', wk, 'summary')
+redis.call('HDEL', wk, unpack(nulls))
 if ARGV[5] == '' then  -- the raw answer is kept only while it names a result file
   redis.call('HDEL', wk, 'snapshot')
 else
