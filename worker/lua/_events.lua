@@ -48,9 +48,8 @@ local function create_event(k, e)
   if stored then
     redis.call('HSET', ek, 'endpoint_ids', endpoint_union(stored, e.endpoint_ids))
   else
-    redis.call('HSET', ek, 'id', e.id, 'tenant', e.tenant, 'watch_id', e.watch_id,
-      'batch_id', e.batch_id, 'type', e.type, 'created_at', e.created_at,
-      'endpoint_ids', e.endpoint_ids)
+    redis.call('HSET', ek, 'id', e.id, 'tenant', e.tenant, 'batch_id', e.batch_id,
+      'type', e.type, 'created_at', e.created_at, 'endpoint_ids', e.endpoint_ids)
     set_body(ek, e.body)
     redis.call('EXPIRE', ek, e.retention_s)
     local tenant_events = KEYS[k + 1]

@@ -22,11 +22,11 @@ local function counted(outcome)
 end
 if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
 local current = redis.call('HGET', wk, 'status') or ''
-redis.call('HSET', wk, 'last_polled_at', now, 'errors', 0, 'backoff_errors', 0, 'last_error', '')
+redis.call('HSET', wk, 'last_polled_at', now, 'errors', 0, 'backoff_errors', 0)
 -- One short field per summary entry, so the hash keeps Redis's compact encoding (every
--- value of 64 bytes or less), and none for an entry that is null; 'summary' is where
--- watches recorded before kept it whole.
-local summary, pairs_, nulls = cjson.decode(ARGV[6]), {}, {'summary'}
+-- value of 64 bytes or less), and none for an entry that is null (nor for the last
+-- error, now past); 'summary' is where watches recorded before kept it whole.
+local summary, pairs_, nulls = cjson.decode(ARGV[6]), {}, {'summary', 'last_error'}
 for field, value in pairs(summary) do
   if value == 'null' then
     nulls[#nulls + 1] = field
