@@ -207,9 +207,11 @@ class Keyspace:
         return f"{self._of(wid)}watch:{wid}"
 
     def watch_history(self, wid: str) -> str:
+        """Where a watch kept its history before it kept it in its hash (read, expired)."""
         return f"{self._of(wid)}watch:{wid}:history"
 
     def watch_events(self, wid: str) -> str:
+        """Where a watch kept its events' ids before it kept them in its hash (likewise)."""
         return f"{self._of(wid)}watch:{wid}:events"
 
     def event(self, event_id: str) -> str:
