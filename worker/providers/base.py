@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
+from worker import jsoncodec
 from worker.backoff import parse_retry_after_s
 from worker.errors import ProviderRejected, ProviderUnavailable
 from worker.models import Connection, Snapshot
@@ -175,7 +176,7 @@ def decode_answer(
     """The JSON of a 200 answer; any other answer raises the matching ``ProviderError``."""
     if status_code == 200:
         try:
-            return json.loads(body)
+            return jsoncodec.loads(body)
         except ValueError:
             raise ProviderUnavailable(
                 f"{provider} answered 200 without JSON", batch_id=batch_id, status_code=200

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis
 
-from worker import keys
+from worker import jsoncodec, keys
 from worker.errors import ConfigError, NotFound
 from worker.keys import Keyspace
 from worker.store.client import REDIS_ERRORS, Client, Guarded, typed
@@ -25,7 +24,7 @@ T = TypeVar("T")
 
 
 def loads_or(raw: str | None, default: Any) -> Any:
-    return json.loads(raw) if raw else default
+    return jsoncodec.loads(raw) if raw else default
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ round trip (``calls.run_scripts``).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
-from worker import keys
+from worker import jsoncodec, keys
 from worker.health import Admission
 from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
@@ -27,9 +26,7 @@ from worker.store.bodies import pack_body
 from worker.store.calls import Arg, Call, lua, run_scripts
 from worker.store.client import Client, Guarded
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+dumps = jsoncodec.dumps_sorted  # how the store writes a JSON value
 
 
 SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_poll.lua

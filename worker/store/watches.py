@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from worker import keys
 from worker.errors import NotFound
+from worker.jsoncodec import loads
 from worker.models import PollRecord, Watch
 from worker.store.base import Page, StoreBase, dumps, float_or_none, loads_or, page_of
 from worker.store.client import Pipeline
@@ -23,7 +23,7 @@ def _history_from(raw: dict[str, str]) -> list[dict[str, Any]]:
     numbered = sorted((int(k[cut:]), v) for k, v in raw.items() if k.startswith(HISTORY_FIELD))
     entries = []
     for _, value in numbered:
-        status, at, event_id = json.loads(value)
+        status, at, event_id = loads(value)
         entries.append({"status": status, "at": at} | ({"event_id": event_id} if event_id else {}))
     return entries
 
@@ -41,7 +41,7 @@ def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
     if "summary" in raw:
         return dict(loads_or(raw["summary"], {}))
     cut = len(SUMMARY_FIELD)
-    return {k[cut:]: json.loads(v) for k, v in raw.items() if k.startswith(SUMMARY_FIELD)}
+    return {k[cut:]: loads(v) for k, v in raw.items() if k.startswith(SUMMARY_FIELD)}
 
 
 def _normalized_status(field: str | None, old_summary: str | None) -> Any:
