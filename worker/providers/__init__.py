@@ -15,7 +15,7 @@ reads one page of an account's batches (for discovering them). Each adapter's
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -86,11 +86,17 @@ async def _fetch(client: PollClient, request: RetrieveRequest, timeout_s: float)
             request.url, headers=request.headers, timeout=timeout_s, follow_redirects=False
         )
         return RawAnswer(response.status_code, response.headers, response.content)
-    async with asyncio.timeout(timeout_s):
-        async with client.get(
-            request.url, headers=request.headers, allow_redirects=False
-        ) as answer:
-            return RawAnswer(answer.status, answer.headers, await answer.read())
+    async with client.get(
+        request.url, headers=request.headers, allow_redirects=False, timeout=_within(timeout_s)
+    ) as answer:
+        return RawAnswer(answer.status, answer.headers, await answer.read())
+
+
+@functools.cache
+def _within(timeout_s: float) -> aiohttp.ClientTimeout:
+    """The whole call, answer read included, within ``timeout_s``: aiohttp's one timer
+    (its session default, 300 s, would be a second one beside an ``asyncio.timeout``)."""
+    return aiohttp.ClientTimeout(total=timeout_s)
 
 
 async def _get(
