@@ -11,11 +11,10 @@ sample looks exactly like the real thing.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from typing import Any
 
-from worker import keys
+from worker import jsoncodec, keys
 from worker.destinations import masked_url
 from worker.models import Endpoint, NewEvent, Snapshot, Watch
 
@@ -89,7 +88,7 @@ def event_body(event_id: str, event_type: str, created_at: int, data: dict[str, 
         "created_at": created_at,
         "data": data,
     }
-    return json.dumps(body, separators=(",", ":"))
+    return jsoncodec.dumps_compact(body)
 
 
 def new_event(

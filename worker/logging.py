@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from worker import jsoncodec
 from worker.models import REDACTED, SENSITIVE_HEADER
 
 # Values that look like a credential wherever they appear in a string: webhook secrets,
@@ -93,7 +94,7 @@ def configure(log_format: str, level: int = logging.INFO, stream: TextIO | None 
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=out.isatty())
         if log_format == "console"
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(serializer=jsoncodec.dumps_compact)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

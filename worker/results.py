@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ import aiohttp
 import httpx
 import structlog
 
-from worker import keys
+from worker import jsoncodec, keys
 from worker.errors import (
     BatchhookError,
     ConfigError,
@@ -177,7 +176,7 @@ def with_links_for(
     an endpoint gets it, or the event stream (which has no endpoint) sends it."""
     if event_type not in TERMINAL_EVENT_TYPES or not settings.secret_key:
         return body
-    event = json.loads(body)
+    event = jsoncodec.loads(body)
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return body
@@ -191,7 +190,7 @@ def with_links_for(
             expires_at=expires_at,
         )
     )
-    return json.dumps(event, separators=(",", ":"))
+    return jsoncodec.dumps_compact(event)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.jsoncodec import dumps_sorted, loads
+from worker.jsoncodec import dumps_compact, dumps_sorted, loads
 
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 JSON_VALUES = st.recursive(
@@ -27,6 +27,12 @@ JSON_VALUES = st.recursive(
 def test_any_value_reads_back_as_it_was_written(value: Any) -> None:
     assert loads(dumps_sorted(value)) == value
     assert json.loads(dumps_sorted(value)) == value  # plain JSON for every other reader
+    assert json.loads(dumps_compact(value)) == value
+
+
+def test_compact_text_keeps_the_keys_in_their_order() -> None:
+    body = {"id": "evt_1", "object": "event", "data": {"z": 1, "a": "ü"}}
+    assert dumps_compact(body) == '{"id":"evt_1","object":"event","data":{"z":1,"a":"ü"}}'
 
 
 def test_keys_are_sorted_and_the_text_compact() -> None:
@@ -36,6 +42,9 @@ def test_keys_are_sorted_and_the_text_compact() -> None:
 def test_what_only_the_standard_library_handles_still_works() -> None:
     huge = 2**70
     assert dumps_sorted({"n": huge}) == '{"n":1180591620717411303424}'
+    assert dumps_compact({"n": huge, "at": object()}, default=lambda _: "x") == (
+        '{"n":1180591620717411303424,"at":"x"}'
+    )
     assert loads('{"n": 1180591620717411303424}') == {"n": huge}
     assert math.isnan(loads('{"rate": NaN}')["rate"])
 

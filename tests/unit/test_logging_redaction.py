@@ -114,3 +114,14 @@ def test_console_rendering_is_redacted_too(json_logs: io.StringIO) -> None:
     text = out.getvalue()
     assert "rotated" in text
     assert WEBHOOK_SECRET not in text
+
+
+def test_json_lines_keep_what_json_has_no_type_for_readable(json_logs: io.StringIO) -> None:
+    structlog.get_logger().info(
+        "odd_values", batch_id="batch_ü", counts={1: 2}, seen={"a"}, what=object()
+    )
+    [line] = lines_of(json_logs)
+    assert line["batch_id"] == "batch_ü"
+    assert line["counts"] == {"1": 2}
+    assert line["seen"] == ["a"]
+    assert str(line["what"]).startswith("<object object at")
