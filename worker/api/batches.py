@@ -56,10 +56,13 @@ def _open_stall(summary: dict[str, Any]) -> dict[str, Any] | None:
     return {"since": since, "for_s": round(seen - since, 3)}
 
 
-def detailed_view(store: Store, watch: Watch) -> dict[str, Any]:
-    providers = store.connection_providers({watch.connection_id})
+def detailed_view(store: Store, watch: Watch, provider: str | None = None) -> dict[str, Any]:
+    """The watch with its history and events; ``provider``: its connection's, when the
+    caller has just read it (else it is read here)."""
+    if provider is None:
+        provider = store.connection_providers({watch.connection_id}).get(watch.connection_id)
     return {
-        **batch_view(watch, providers.get(watch.connection_id)),
+        **batch_view(watch, provider),
         "history": store.history(watch.id),
         "events": store.list_events(watch.tenant, batch_id=watch.batch_id),
     }
@@ -69,7 +72,7 @@ def detailed_view(store: Store, watch: Watch) -> dict[str, Any]:
 def register_batch(
     body: BatchIn, tenant: TenantDep, store: StoreDep, response: Response
 ) -> dict[str, Any]:
-    store.get_connection(tenant, body.connection_id)
+    conn = store.get_connection(tenant, body.connection_id)
     if body.endpoint_ids is not None:
         known = {e.id for e in store.list_endpoints(tenant)}
         missing = [e for e in body.endpoint_ids if e not in known]
@@ -92,7 +95,7 @@ def register_batch(
     )
     if not created:
         response.status_code = 200
-    return detailed_view(store, watch)
+    return detailed_view(store, watch, conn.provider)
 
 
 def _existing(store: Store, tenant: str, batch_id: str) -> Watch | None:

@@ -103,8 +103,11 @@ class WatchesMixin(StoreBase):
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
         pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
-        pipe.execute()
-        return self.get_watch(tenant, batch_id), created
+        pipe.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
+        *_, raw = pipe.execute()
+        if not raw:  # stopped and deleted by another call meanwhile
+            raise NotFound(f"batch {batch_id!r} is not watched")
+        return _watch_from(raw), created
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
         raw = self.redis.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
