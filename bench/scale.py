@@ -288,8 +288,7 @@ def verdict(report: dict[str, Any]) -> str:
         met = "NOT met"
     return (
         f"Target ({TARGET_WATCHED:,} batches at 60 s, lag p99 under 2 s): {met}; largest step "
-        f"within "
-        f"it: {report['largest_within_target']:,} batches."
+        f"within it: {report['largest_within_target']:,} batches."
     )
 
 

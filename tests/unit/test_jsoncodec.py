@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from worker.jsoncodec import dumps_compact, dumps_sorted, loads
 
-FINITE = st.floats(allow_nan=False, allow_infinity=False)
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()

@@ -44,6 +44,13 @@ def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
     return {k[cut:]: loads(v) for k, v in raw.items() if k.startswith(SUMMARY_FIELD)}
 
 
+def _watched(raw: dict[str, str], batch_id: str) -> Watch:
+    """The watch a hash holds; NotFound when there is none."""
+    if not raw:
+        raise NotFound(f"batch {batch_id!r} is not watched")
+    return _watch_from(raw)
+
+
 def _normalized_status(field: str | None, old_summary: str | None) -> Any:
     """The normalised status from its summary field (or an older watch's summary)."""
     return loads_or(field, None) or loads_or(old_summary, {}).get("normalized_status")
@@ -104,16 +111,13 @@ class WatchesMixin(StoreBase):
         pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
         pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
         pipe.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
-        *_, raw = pipe.execute()
-        if not raw:  # stopped and deleted by another call meanwhile
-            raise NotFound(f"batch {batch_id!r} is not watched")
-        return _watch_from(raw), created
+        *_, raw = pipe.execute()  # gone again only if deleted by another call meanwhile
+        return _watched(raw, batch_id), created
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
-        raw = self.redis.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
-        if not raw:
-            raise NotFound(f"batch {batch_id!r} is not watched")
-        return _watch_from(raw)
+        return _watched(
+            self.redis.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id))), batch_id
+        )
 
     def watches_by_id(self, ids: list[str]) -> list[Watch]:
         pipe = self.redis.pipeline(transaction=False)
