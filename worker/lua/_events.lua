@@ -90,8 +90,12 @@ end
 -- its hash, history and event list (KEYS[1..3]) expire; its member of ``finished``
 -- (KEYS[6]) lets the sweeper drop it from the tenant's index at the same time.
 local function finish_watch(now, retention_s, member)
+  -- The keys expire at the instant their finished score names (not retention_s from the
+  -- server's later clock), so the sweep that takes the member finds them gone and drops
+  -- the watch from its tenant's index.
+  local forget_at = tonumber(now) + tonumber(retention_s)
   for i = 1, 3 do
-    redis.call('EXPIRE', KEYS[i], retention_s)
+    redis.call('PEXPIREAT', KEYS[i], math.floor(forget_at * 1000))
   end
-  redis.call('ZADD', KEYS[6], tonumber(now) + tonumber(retention_s), member)
+  redis.call('ZADD', KEYS[6], forget_at, member)
 end
