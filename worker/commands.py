@@ -92,7 +92,7 @@ def web(_: argparse.Namespace) -> int:
     import uvicorn
 
     from worker.api.app import create_app
-    from worker.api.limits import H11_MAX_HEAD_BYTES
+    from worker.api.http_protocol import HeadLimitedHttpToolsProtocol
 
     settings = get_settings()
     _require_secret_key(settings)
@@ -106,7 +106,7 @@ def web(_: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        h11_max_incomplete_event_size=H11_MAX_HEAD_BYTES,
+        http=HeadLimitedHttpToolsProtocol,
     )
     server = _server_waking_each_second(uvicorn, config)
     app.state.stopping = lambda: server.should_exit  # open event streams end on SIGTERM

@@ -3,8 +3,8 @@
 A pure ASGI middleware: the body is read (at most ``max_body_bytes`` of it, whether or
 not a ``content-length`` announced it) and handed to the app whole, so an oversized or
 endless body is refused with ``413`` and the contract's error body, and nothing runs.
-uvicorn's own limit on the request head (``H11_MAX_HEAD_BYTES``) sits above these, for
-heads too large to parse at all.
+The server's limit on the whole request head (``MAX_HEAD_BYTES``, see
+``worker.api.http_protocol``) sits above these, for heads too large to parse at all.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-H11_MAX_HEAD_BYTES = 64 * 1024
+MAX_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _send_error(send: Send, status_code: int, message: str) -> None:
+def error_body(message: str) -> bytes:
+    """The contract's error body for a request refused before any route sees it."""
     payload: dict[str, Any] = {"error": {"type": "invalid_request_error", "message": message}}
-    body = json.dumps(payload).encode()
+    return json.dumps(payload).encode()
+
+
+async def _send_error(send: Send, status_code: int, message: str) -> None:
+    body = error_body(message)
     await send(
         {
             "type": "http.response.start",
