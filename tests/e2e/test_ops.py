@@ -63,6 +63,13 @@ def test_health_readiness_and_metrics(stack: Stack, api: httpx.Client, receiver:
     assert grew("batchhook_schedule_lag_seconds_count") >= 1
     assert grew("batchhook_delivery_attempt_seconds_count") >= 1
     assert grew("batchhook_http_requests_total", method="POST", route="/v1/batches", status="201")
+    assert api.get("/v1/batches/batch_never_watched").status_code == 404
+    assert api.get("/v1/no-such-thing").status_code == 404
+    by_template = {"method": "GET", "route": "/v1/batches/{batch_id:path}", "status": "404"}
+    assert grew("batchhook_http_requests_total", **by_template) == 1
+    unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert grew("batchhook_http_requests_total", **unmatched) == 1
+    assert grew("batchhook_http_request_seconds_count", method="GET", route="unmatched") == 1
     after = scrape(stack.api_url)
     assert after[("batchhook_redis_up", frozenset())] == 1
     queues = {dict(labels)["queue"] for name, labels in after if name == "batchhook_queue_depth"}

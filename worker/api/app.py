@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.store, settings.redis_wait_replicas, settings.redis_wait_timeout_s
         )
         app.middleware("http")(wait)
-    app.middleware("http")(RequestMetrics(registry))
+    app.add_middleware(RequestMetrics, registry=registry)
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     app.add_middleware(RequestId)  # added last: the outermost, so every answer has the id
     # results before batches: its GET /v1/batches/{batch_id:path} would take their paths;

@@ -9,10 +9,9 @@ latencies are this web process's own.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import structlog
-from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker import keys, metrics
 from worker.errors import StoreUnavailable
@@ -111,9 +111,14 @@ class StoreCollector:
 
 
 class RequestMetrics:
-    """This web process's HTTP requests, by route template (not raw path) and status."""
+    """This web process's HTTP requests, by route template (not raw path) and status.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    A pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` runs every request through a
+    task group and a memory stream): a request is counted, and its duration taken, when
+    its answer starts; one that raises before answering counts as the 500 it gets."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
         self.requests = Counter(
             "batchhook_http_requests",
             "API requests answered",
@@ -127,12 +132,29 @@ class RequestMetrics:
             registry=registry,
         )
 
-    async def __call__(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        self.requests.labels(request.method, route, str(response.status_code)).inc()
-        self.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+        answered = False
+
+        async def send_counted(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
+                self.record(scope, message["status"], started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        except Exception:
+            if not answered:
+                self.record(scope, 500, started)
+            raise
+
+    def record(self, scope: Scope, status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        method = scope["method"]
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(time.perf_counter() - started)
