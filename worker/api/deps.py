@@ -1,4 +1,4 @@
-"""Request dependencies: the store and the calling tenant."""
+"""Request dependencies: the store, the settings and the calling tenant."""
 
 from __future__ import annotations
 
@@ -11,14 +11,24 @@ from worker.store import Store
 from worker.store.scripts import Authenticated
 
 
-def get_store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+# As dependencies these two are ``async``: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a hop there and back on every request for an attribute read.
+async def get_store(request: Request) -> Store:
+    return store_of(request)
+
+
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
 
 
 def get_tenant(

@@ -27,7 +27,7 @@ class PageQuery:
     starting_after: str | None
 
 
-def page_query(
+async def page_query(  # async: no thread-pool hop for it (see deps.py)
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many items, 1 to 1000")] = 100,
     starting_after: Annotated[
         str | None,

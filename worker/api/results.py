@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from worker.api.deps import get_settings, get_store, get_tenant
+from worker.api.deps import get_tenant, settings_of, store_of
 from worker.api.errors import error_response
 from worker.destinations import guarded_session
 from worker.errors import Forbidden, NotFound, ProviderError
@@ -85,7 +85,7 @@ async def get_errors(
 async def serve_result(
     request: Request, batch_id: str, kind: ResultKind, link: LinkQuery
 ) -> Response:
-    settings = get_settings(request)
+    settings = settings_of(request)
     watch, conn = await run_in_threadpool(authorised_watch, request, batch_id, kind, link)
     try:
         stream = await open_result(
@@ -111,7 +111,7 @@ def authorised_watch(
     request: Request, batch_id: str, kind: ResultKind, link: LinkQuery
 ) -> tuple[Watch, Connection]:
     """The watch the caller may read the file of, and its connection (key decrypted)."""
-    store, settings = get_store(request), get_settings(request)
+    store, settings = store_of(request), settings_of(request)
     if link.given:
         watch = linked_watch(store, settings, batch_id, kind, link)
     else:
