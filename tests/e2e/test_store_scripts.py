@@ -368,14 +368,17 @@ def test_a_watch_keeps_its_history_and_event_ids_in_its_compact_hash(store: Stor
     store.record_polls([status_change(wid, "validating", now, events[0])])
     store.record_polls([status_change(wid, "in_progress", now + 1, events[1])])
 
-    assert store.history(wid) == [
+    history = [
         {"status": "validating", "at": now, "event_id": events[0].id},
         {"status": "in_progress", "at": now + 1, "event_id": events[1].id},
     ]
+    assert store.history_and_event_ids(wid) == (history, [e.id for e in events])
     assert store.watch_event_ids(wid) == [e.id for e in events]
-    assert [e["id"] for e in store.list_events(TENANT, batch_id="batch_hist")] == [
-        events[1].id, events[0].id,
-    ]  # fmt: skip
+    newest_first = [events[1].id, events[0].id]
+    assert [e["id"] for e in store.list_events(TENANT, batch_id="batch_hist")] == newest_first
+    shown_history, shown_events = store.watch_details(wid)
+    assert (shown_history, [e["id"] for e in shown_events]) == (history, newest_first)
+    assert [e["id"] for e in store.watch_details(wid, limit=1)[1]] == newest_first[:1]
     assert store.redis.object("encoding", store.keys.watch(wid)) == "listpack"
     assert not store.redis.exists(store.keys.watch_history(wid), store.keys.watch_events(wid))
 
@@ -392,7 +395,8 @@ def test_a_watch_recorded_before_reads_its_lists_first(store: Store) -> None:
     event = event_for(wid, "batch_lists", (), now)
     store.record_polls([status_change(wid, "in_progress", now, event)])
 
-    assert store.history(wid) == [older, {"status": "in_progress", "at": now, "event_id": event.id}]
+    history = [older, {"status": "in_progress", "at": now, "event_id": event.id}]
+    assert store.history_and_event_ids(wid) == (history, ["evt_older", event.id])
     assert store.watch_event_ids(wid) == ["evt_older", event.id]
 
 
@@ -407,8 +411,8 @@ def test_a_failed_watch_registered_again_keeps_its_history(store: Store) -> None
 
     assert store.scripts.register_watches([replace(reg, now=now + 1)]) == [True]
     assert store.get_watch(TENANT, "batch_again_after_failure").watching
-    assert store.history(wid) == [{"status": "validating", "at": now, "event_id": event.id}]
-    assert store.watch_event_ids(wid) == [event.id]
+    history = [{"status": "validating", "at": now, "event_id": event.id}]
+    assert store.history_and_event_ids(wid) == (history, [event.id])
 
 
 def test_an_event_stays_compact_and_one_stored_before_reads_the_same(store: Store) -> None:

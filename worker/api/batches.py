@@ -61,11 +61,8 @@ def detailed_view(store: Store, watch: Watch, provider: str | None = None) -> di
     caller has just read it (else it is read here)."""
     if provider is None:
         provider = store.connection_providers({watch.connection_id}).get(watch.connection_id)
-    return {
-        **batch_view(watch, provider),
-        "history": store.history(watch.id),
-        "events": store.list_events(watch.tenant, batch_id=watch.batch_id),
-    }
+    history, events = store.watch_details(watch.id)
+    return {**batch_view(watch, provider), "history": history, "events": events}
 
 
 @router.post("", status_code=201)

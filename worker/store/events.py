@@ -121,6 +121,21 @@ class EventsMixin(SubscribersMixin):
         else:
             indexes = [self.keys.tenant_events(tenant, p) for p in self.keys.all_partitions()]
             ids = self.merged_index(indexes, newest_first=True)
+        return self._page_of_events(ids, event_type, starting_after, limit)
+
+    def watch_details(
+        self, wid: str, *, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A watch's history, oldest first, and its latest ``limit`` events, newest first
+        (as ``list_events`` of its batch): one round trip while it has no events."""
+        history, event_ids = self.history_and_event_ids(wid)
+        page = self._page_of_events(list(reversed(event_ids)), None, None, limit)
+        return history, page.data
+
+    def _page_of_events(
+        self, ids: list[str], event_type: str | None, starting_after: str | None, limit: int
+    ) -> Page[dict[str, Any]]:
+        """The page of ``ids`` (newest first) after ``starting_after``, of one type."""
 
         def kept(run: list[str]) -> list[str]:
             pipe = self.redis.pipeline(transaction=False)

@@ -35,6 +35,11 @@ def _event_ids_from(raw: dict[str, str]) -> list[str]:
     return [eid for _, eid in numbered]
 
 
+def _event_ids(listed: list[str], raw: dict[str, str]) -> list[str]:
+    """The watch's event ids, oldest first: those of its list of before, then its hash's."""
+    return list(dict.fromkeys([str(e) for e in listed] + _event_ids_from(raw)))
+
+
 def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
     """The summary of a watch hash: its ``s:`` fields, or the one JSON field that
     watches recorded before this layout still hold."""
@@ -185,16 +190,21 @@ class WatchesMixin(StoreBase):
             and status in (None, _normalized_status(*stored))
         ]
 
-    def history(self, wid: str) -> list[dict[str, Any]]:
-        """The watch's statuses as they changed, oldest first: those a watch kept in a
-        list of its own before, then its hash's."""
-        listed, raw = self._watch_and_list(wid, self.keys.watch_history(wid))
-        return [loads_or(item, {}) for item in listed] + _history_from(raw)
+    def history_and_event_ids(self, wid: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The watch's statuses as they changed and the ids of its events, oldest first,
+        in one round trip: those a watch kept in lists of its own before, then its hash's."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(self.keys.watch_history(wid), 0, -1)
+        pipe.lrange(self.keys.watch_events(wid), 0, -1)
+        pipe.hgetall(self.keys.watch(wid))
+        history_listed, events_listed, raw = pipe.execute()
+        history = [loads_or(item, {}) for item in history_listed] + _history_from(raw)
+        return history, _event_ids(events_listed, raw)
 
     def watch_event_ids(self, wid: str) -> list[str]:
         """The ids of the watch's events, oldest first (a list of their own before)."""
         listed, raw = self._watch_and_list(wid, self.keys.watch_events(wid))
-        return list(dict.fromkeys([str(e) for e in listed] + _event_ids_from(raw)))
+        return _event_ids(listed, raw)
 
     def _watch_and_list(self, wid: str, listed: str) -> tuple[list[str], dict[str, str]]:
         pipe = self.redis.pipeline(transaction=False)
