@@ -234,6 +234,12 @@ def _addresses(host: str, *, resolve: bool) -> list[Address]:
 
 
 KEEPALIVE_S = 5.0  # how long an idle pooled connection is kept
+# ... and one to a provider, whose GETs are idempotent: aiohttp sends a GET again, once,
+# on a fresh connection when a kept one turns out to have been closed by the server.
+# Longer than a small deployment's gathered ticks (BATCHHOOK_POLL_GATHER_S) and the
+# adaptive schedule's 15 s floor, so polls do not open a connection (a TLS handshake,
+# against a real provider) each time.
+PROVIDER_KEEPALIVE_S = 60.0
 
 
 @functools.cache
@@ -244,18 +250,31 @@ def tls_context() -> ssl.SSLContext:
 
 
 def guarded_session(
-    *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
+    *,
+    limit: int,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+    keepalive_s: float = KEEPALIVE_S,
 ) -> aiohttp.ClientSession:
     """An aiohttp session (make it inside the event loop) with up to ``limit`` pooled
-    keep-alive connections, TLS verified as httpx verifies it (certifi's roots). Unless
-    private destinations are allowed, it connects only to public addresses: names
-    resolve through ``PublicOnlyResolver`` (``resolver`` is the name service under it:
-    aiohttp's own by default) and every socket is opened by ``public_socket``."""
+    keep-alive connections (each kept ``keepalive_s`` while idle), TLS verified as httpx
+    verifies it (certifi's roots). Unless private destinations are allowed, it connects
+    only to public addresses: names resolve through ``PublicOnlyResolver`` (``resolver``
+    is the name service under it: aiohttp's own by default) and every socket is opened
+    by ``public_socket``."""
     connector = aiohttp.TCPConnector(
         limit=limit,
-        keepalive_timeout=KEEPALIVE_S,
+        keepalive_timeout=keepalive_s,
         ssl=tls_context(),
         resolver=resolver if allow_private else PublicOnlyResolver(resolver),
         socket_factory=None if allow_private else public_socket,
     )
     return aiohttp.ClientSession(connector=connector)
+
+
+def provider_session(*, limit: int, allow_private: bool) -> aiohttp.ClientSession:
+    """The session provider calls go through: ``guarded_session`` with its idle
+    connections kept for ``PROVIDER_KEEPALIVE_S``."""
+    return guarded_session(
+        limit=limit, allow_private=allow_private, keepalive_s=PROVIDER_KEEPALIVE_S
+    )

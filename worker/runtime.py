@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from worker.delivery import WebhookSender
-from worker.destinations import guarded_session
+from worker.destinations import provider_session
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -36,10 +36,11 @@ class Runtime:
     @property
     def poll_client(self) -> aiohttp.ClientSession:
         """Provider calls: aiohttp directly (no httpx layers: the poll path's CPU is
-        mostly HTTP), pooled keep-alive connections, public addresses only unless
-        private destinations are allowed. Made on first use, inside the event loop."""
+        mostly HTTP), pooled connections kept for a minute while idle, public addresses
+        only unless private destinations are allowed. Made on first use, inside the event
+        loop."""
         if self._poll_client is None or self._poll_client.closed:
-            self._poll_client = guarded_session(
+            self._poll_client = provider_session(
                 limit=self.settings.poll_concurrency,
                 allow_private=self.settings.allow_private_destinations,
             )
