@@ -56,8 +56,8 @@ class Provider:
                 if b"\r\n\r\n" not in head:
                     continue
                 head = b""
+                self.answers += 1  # counted before the client can have the answer
                 conn.sendall(ANSWER)
-                self.answers += 1
                 if self.close_after_answer:
                     conn.shutdown(socket.SHUT_RDWR)
                     self.closed.set()
