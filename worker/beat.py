@@ -3,15 +3,22 @@ sent only when the tick has something to claim.
 
 Celery's own ``Scheduler.tick`` works out every entry's next run with time-zone aware
 datetimes, twice a second for a 1 s entry; for the single fixed-interval tick that was
-most of beat's CPU (0.58 s a minute with nothing watched). Here, every
-``BATCHHOOK_TICK_INTERVAL_S``, beat asks Redis when the next poll, delivery, listing or
-sweep falls due (``Store.next_due``, one round trip) and sends the tick only if one falls
-due before the tick after this one, so an idle deployment's worker runs no task at all.
-With ``BATCHHOOK_POLL_GATHER_S``, due polls wait up to that long to go out together
-(unless a chunk's worth is due): a small deployment then runs a few full ticks instead
-of one a second for a poll or two each. A tick still goes out at least every
-``HEARTBEAT_S``, and whenever Redis cannot be asked (the tick then meets the outage
-itself, as before).
+most of beat's CPU (0.58 s a minute with nothing watched). Here beat asks Redis when the
+next poll, delivery, listing or sweep falls due (``Store.next_due``, one round trip) and
+sends the tick only if one falls due before the tick after this one, so an idle
+deployment's worker runs no task at all. With ``BATCHHOOK_POLL_GATHER_S``, due polls wait
+up to that long to go out together (unless a chunk's worth is due): a small deployment
+then runs a few full ticks instead of one a second for a poll or two each. A tick still
+goes out at least every ``HEARTBEAT_S``, and whenever Redis cannot be asked (the tick
+then meets the outage itself, as before).
+
+Beat reads again every ``BATCHHOOK_TICK_INTERVAL_S`` while something is due within a
+tick or two. Otherwise it waits, blocked on a Redis list (``Store.wait_for_wake``), until
+the soonest known due time nears, ``RECHECK_S`` passes, or a write that may have made
+something due sooner wakes it (``Store.wake_beat``): every worker task at its end (a
+recorded poll's next poll replaces its lease, which was far later) and every API write
+(a registration, a test event, a redelivery). Waking at most a few times a minute instead
+of every second was ~80 % of beat's CPU in a small deployment, idle or not.
 
 Two beats by mistake still send two ticks; the tick's claims are atomic, so nothing is
 polled or sent twice.
@@ -19,6 +26,7 @@ polled or sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -37,6 +45,12 @@ log = structlog.get_logger()
 
 TICK_ENTRY = "tick"
 HEARTBEAT_S = 60.0  # the longest beat goes without sending a tick
+# The longest beat goes without reading the schedules: a write that did not wake it (one
+# made straight in Redis) is seen within this.
+RECHECK_S = 10.0
+# Beat's own connection gives up on an answer this much later than its longest wait, so a
+# Redis gone silent (a partition) is noticed rather than waited on forever.
+SOCKET_SLACK_S = 5.0
 
 
 class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
@@ -55,14 +69,17 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
         return self.schedule[TICK_ENTRY]
 
     def tick(self, *_: Any, **__: Any) -> float:
-        """One turn of beat's loop: send the tick if it is time and worth it; answer how
-        long beat may sleep."""
+        """One turn of beat's loop: send the tick if it is time and worth it, else wait
+        (for a wake) until it may be; answer how long beat may sleep."""
         now = time.monotonic()
         if now < self.next_at:
             return self.next_at - now
         self.next_at = max(self.next_at + self.interval_s, now)  # no burst after a stall
-        if self.worth_sending(now):
+        worth_in_s = self.seconds_until_worth_sending(now)
+        if worth_in_s <= 0:
             self.send_tick(now)
+        elif worth_in_s > self.interval_s:
+            self.wait_for_wake(min(worth_in_s, RECHECK_S))
         return max(0.0, self.next_at - time.monotonic())
 
     def send_tick(self, now: float) -> None:
@@ -75,27 +92,39 @@ class TickScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
         else:
             self.last_sent_at = now
 
-    def worth_sending(self, now: float) -> bool:
-        if now - self.last_sent_at >= HEARTBEAT_S:
-            return True
-        # Anything due before the tick after this one: the tick claims with half a tick
-        # of lookahead, and is taken from the queue a moment after it is sent.
+    def seconds_until_worth_sending(self, now: float) -> float:
+        """0 when a tick is worth sending now; else about how long until a read of the
+        schedules would find one worth sending, as they stand (at least a tick interval).
+        The tick claims with half a tick of lookahead and is taken from the queue a
+        moment after it is sent, so anything due before the tick after this one counts."""
+        heartbeat_in_s = self.last_sent_at + HEARTBEAT_S - now
+        if heartbeat_in_s <= 0:
+            return 0.0
         horizon = time.time() + self.interval_s
         try:
-            due = self.redis_store().next_due(horizon)
+            due = self.redis_store().next_due(horizon, self.settings.poll_chunk_size)
         except StoreUnavailable:
-            return True
-        if due.other_at is not None and due.other_at <= horizon:
-            return True
-        if due.poll_at is None:
-            return False
+            return 0.0  # the tick meets the outage itself
         # Polls may gather for BATCHHOOK_POLL_GATHER_S, unless a chunk's worth waits.
-        gathered = due.polls_by_horizon >= self.settings.poll_chunk_size
-        return gathered or due.poll_at + self.settings.poll_gather_s <= horizon
+        gathered_at = None if due.poll_at is None else due.poll_at + self.settings.poll_gather_s
+        if (
+            (due.other_at is not None and due.other_at <= horizon)
+            or due.polls_by_horizon >= self.settings.poll_chunk_size
+            or (gathered_at is not None and gathered_at <= horizon)
+        ):
+            return 0.0
+        later = (due.other_at, gathered_at, due.chunk_at)
+        later_s = [at - horizon for at in later if at is not None]
+        return max(min([*later_s, heartbeat_in_s]), self.interval_s)
+
+    def wait_for_wake(self, timeout_s: float) -> None:
+        """Wait until a write wakes beat (``Store.wake_beat``) or ``timeout_s`` passes."""
+        with contextlib.suppress(StoreUnavailable):  # the next read meets the outage
+            self.redis_store().wait_for_wake(timeout_s)
 
     def redis_store(self) -> Store:
         if self.store is None:
-            self.store = open_store(self.settings)
+            self.store = open_store(self.settings, socket_timeout_s=RECHECK_S + SOCKET_SLACK_S)
         return self.store
 
 
@@ -111,4 +140,14 @@ def embedded_beat(app: Celery, wanted: bool) -> Iterator[None]:
     try:
         yield
     finally:
+        service.service.stop(wait=False)
+        _wake_waiting_beat(service.service.scheduler)
         service.stop()
+
+
+def _wake_waiting_beat(scheduler: TickScheduler) -> None:
+    """Cut short a wait for a wake, so the stopping thread ends now, not up to
+    ``RECHECK_S`` later."""
+    # A failing Redis ends the wait by itself.
+    with contextlib.suppress(StoreUnavailable):
+        scheduler.redis_store().wake_beat()

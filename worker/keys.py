@@ -35,6 +35,9 @@ HEX = frozenset("0123456789abcdef")
 # Keys outside any partition: each is one slot of its own, and no script touches two.
 TENANTS = f"{PREFIX}tenants"
 DISCOVER = f"{PREFIX}discover"  # zset: watch_all connection id -> Unix time of its next list
+# list: pushed to after a write that may make something fall due sooner than beat last
+# read (a registration, a recorded poll); beat waits on it between reads (worker.beat)
+BEAT_WAKE = f"{PREFIX}beat:wake"
 REPLICATION_MARK = f"{PREFIX}replication_mark"  # counter written before each WAIT
 LAYOUT = f"{PREFIX}layout"  # the partition count the data was written with
 TOKENS = f"{PREFIX}tokens"  # zset: token id -> created_at (the records `tokens list` shows)

@@ -13,13 +13,16 @@ endpoint's failed deliveries of a window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
+from celery.signals import task_postrun
 
 from worker.celery_app import app
 from worker.delivery import DELIVERY_CONCURRENCY
 from worker.discovery import discover
+from worker.errors import StoreUnavailable
 from worker.outbox import deliver_jobs, deliver_many
 from worker.poller import Created, PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
@@ -77,6 +80,14 @@ def tick() -> dict[str, int]:
         "deliveries": len(due_deliveries),
         "discoveries": len(due_discoveries),
     }
+
+
+@task_postrun.connect
+def _wake_beat(**_: object) -> None:
+    """What a task wrote may fall due sooner than beat last read (a recorded poll's next
+    poll replaces its lease; a retry its delivery's): beat reads again (``worker.beat``)."""
+    with contextlib.suppress(StoreUnavailable):  # beat, failing to read, sends ticks
+        runtime().store.wake_beat()
 
 
 def poll_limits(settings: Settings) -> PollLimits:

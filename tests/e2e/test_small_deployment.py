@@ -6,6 +6,7 @@ must do what web + worker + beat do, in two processes, and stop cleanly."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
+from worker.beat import RECHECK_S
 
 WAYS = {
     "flags": ({}, ("--concurrency", "1", "--beat")),
@@ -69,3 +71,20 @@ def test_one_worker_process_with_beat_inside_notifies_and_stops_cleanly(
     worker.popen.send_signal(signal.SIGTERM)  # what a platform sends on stop
     assert worker.popen.wait(timeout=15) == 0
     assert "Traceback" not in worker.log_text()
+
+
+@pytest.mark.parametrize("small", ["flags"], indirect=True)
+def test_a_poll_answered_slowly_is_followed_on_time(small: tuple[Stack, ManagedProcess]) -> None:
+    """While a poll is out, its batch's place in the schedule is its lease (minutes off):
+    beat, reading then, waits. The worker wakes it when the poll is recorded, so the next
+    poll keeps its interval rather than waiting for beat's next look (RECHECK_S)."""
+    stack, _ = small
+    with stack.client() as api, ProviderStub("openai", api_key="sk-slow") as stub:
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        stub.answer_slowly(batch_id, 1.5)  # past beat's next read, a tick after the poll
+        watch(api, batch_id, connect(api, stub)["id"], poll_interval=1)
+        wait_until(lambda: len(stub.requests_for(batch_id)) >= 1, timeout_s=15)
+        first_at = time.monotonic()
+        wait_until(lambda: len(stub.requests_for(batch_id)) >= 4, timeout_s=4 * RECHECK_S)
+        assert time.monotonic() - first_at < RECHECK_S

@@ -28,6 +28,7 @@ from worker.api.durability import WaitForReplicas
 from worker.api.limits import LimitRequests, RequestLimits
 from worker.api.metrics import RequestMetrics, StoreCollector
 from worker.api.request_id import RequestId
+from worker.api.wake_beat import WakeBeat
 from worker.dashboard import routes as dashboard
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.store, settings.redis_wait_replicas, settings.redis_wait_timeout_s
         )
         app.middleware("http")(wait)
+    app.add_middleware(WakeBeat, store=app.state.store)
     app.add_middleware(RequestMetrics, registry=registry)
     app.add_middleware(LimitRequests, limits=RequestLimits(max_body_bytes=settings.max_body_bytes))
     app.add_middleware(RequestId)  # added last: the outermost, so every answer has the id

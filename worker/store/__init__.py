@@ -56,9 +56,9 @@ class Store(EventsMixin, TokensMixin, LimitsMixin, MetricsMixin):
         return durability.wait_for_replicas(self.redis, replicas, timeout_s)
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, socket_timeout_s: float | None = None) -> Store:
     return Store(
-        client_for(redis_target(settings)),
+        client_for(redis_target(settings), socket_timeout_s),
         Vault(settings.secret_key),
         retention_s=settings.retention_s,
         delivery_lease_s=settings.delivery_lease_s,

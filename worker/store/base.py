@@ -34,6 +34,13 @@ class NextDue:
     other_at: float | None  # the earliest delivery, listing or sweep
     poll_at: float | None  # the earliest poll
     polls_by_horizon: int  # polls due by the horizon asked about
+    # when a chunk's worth of polls is due (None: never, as things stand); with several
+    # partitions, the earliest poll's time: a chunk's worth may be due from then on
+    chunk_at: float | None
+
+
+def _first_score(rows: list[tuple[str, float]]) -> float | None:
+    return float(rows[0][1]) if rows else None
 
 
 @dataclass(frozen=True)
@@ -137,11 +144,11 @@ class StoreBase(Guarded):
         share = -(-limit // len(schedules))
         return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
 
-    def next_due(self, horizon: float) -> NextDue:
+    def next_due(self, horizon: float, chunk_size: int) -> NextDue:
         """When the tick next has something to claim: the earliest poll, and the earliest
         delivery (a lease that runs out counts, its score is the lease's end), listing or
-        sweep of finished watches, and how many polls fall due by ``horizon`` (one round
-        trip)."""
+        sweep of finished watches; how many polls fall due by ``horizon``, and when
+        ``chunk_size`` polls will have (one round trip)."""
         others = [keys.DISCOVER]
         for p in self.keys.all_partitions():
             others += [self.keys.outbox(p), self.keys.finished(p)]
@@ -151,14 +158,31 @@ class StoreBase(Guarded):
             pipe.zrange(key, 0, 0, withscores=True)
         for key in dues:
             pipe.zcount(key, "-inf", horizon)
+        if len(dues) == 1:  # across partitions the chunk-th poll is not one command away
+            pipe.zrange(dues[0], chunk_size - 1, chunk_size - 1, withscores=True)
         answers = pipe.execute()
         split, counted = len(others), len(others) + len(dues)
-        firsts = [float(rows[0][1]) if rows else None for rows in answers[:counted]]
+        firsts = [_first_score(rows) for rows in answers[:counted]]
+        poll_at = min((f for f in firsts[split:] if f is not None), default=None)
         return NextDue(
             other_at=min((f for f in firsts[:split] if f is not None), default=None),
-            poll_at=min((f for f in firsts[split:] if f is not None), default=None),
-            polls_by_horizon=sum(int(n) for n in answers[counted:]),
+            poll_at=poll_at,
+            polls_by_horizon=sum(int(n) for n in answers[counted : counted + len(dues)]),
+            chunk_at=_first_score(answers[-1]) if len(dues) == 1 else poll_at,
         )
+
+    def wake_beat(self) -> None:
+        """Tell a beat waiting for something to fall due to read the schedules again (see
+        ``worker.beat``): after a write that may have made something due sooner."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(keys.BEAT_WAKE, 1)
+        pipe.ltrim(keys.BEAT_WAKE, 0, 0)  # one wake is as good as many
+        pipe.execute()
+
+    def wait_for_wake(self, timeout_s: float) -> bool:
+        """Block until ``wake_beat`` is called (or was, since the last wait), at most
+        ``timeout_s``; whether it was."""
+        return self.redis.blpop([keys.BEAT_WAKE], timeout=timeout_s) is not None
 
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take watch_all connections due for a listing."""

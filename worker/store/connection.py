@@ -24,8 +24,8 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
-def _common(target: RedisTarget) -> dict[str, Any]:
-    return {**CLIENT_OPTIONS, **tls_options(target)}
+def _common(target: RedisTarget, socket_timeout_s: float | None) -> dict[str, Any]:
+    return {**CLIENT_OPTIONS, "socket_timeout": socket_timeout_s, **tls_options(target)}
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -49,14 +49,16 @@ class ClusterClient(RedisCluster):
         return pipe
 
 
-def client_for(target: RedisTarget) -> redis.Redis:
-    """The store's client of ``target``: through its Sentinels when it has some."""
+def client_for(target: RedisTarget, socket_timeout_s: float | None = None) -> redis.Redis:
+    """The store's client of ``target``: through its Sentinels when it has some. With
+    ``socket_timeout_s``, a command unanswered that long fails (beat's blocking wait)."""
     if target.cluster:
         # Typed as the one-server client the store holds (``client.typed``): the commands
         # the store uses have the same signatures on both.
-        return cast(redis.Redis, ClusterClient.from_url(target.url, **_common(target)))
+        options = _common(target, socket_timeout_s)
+        return cast(redis.Redis, ClusterClient.from_url(target.url, **options))
     if not target.uses_sentinel:
-        return redis.Redis.from_url(target.url, **_common(target))
+        return redis.Redis.from_url(target.url, **_common(target, socket_timeout_s))
     sentinel_tls = {"ssl": True, **tls_options(target)} if target.tls else {}
     # redis.sentinel carries annotations only from redis-py 8.2: called through Any so
     # that both type-check, and the client typed here, at the edge.
@@ -73,6 +75,6 @@ def client_for(target: RedisTarget) -> redis.Redis:
         username=target.username,
         password=target.password,
         ssl=target.tls,
-        **_common(target),
+        **_common(target, socket_timeout_s),
     )
     return client
