@@ -17,8 +17,8 @@ tick or two. Otherwise it waits, blocked on a Redis list (``Store.wait_for_wake`
 the soonest known due time nears, ``RECHECK_S`` passes, or a write that may have made
 something due sooner wakes it (``Store.wake_beat``): every worker task at its end (a
 recorded poll's next poll replaces its lease, which was far later) and every API write
-(a registration, a test event, a redelivery). Waking at most a few times a minute instead
-of every second was ~80 % of beat's CPU in a small deployment, idle or not.
+(a registration, a test event, a redelivery). An idle small deployment's worker
+(``--beat``) went from 0.063 to 0.027 CPU s a minute (bench/results/profile-idle.md).
 
 Two beats by mistake still send two ticks; the tick's claims are atomic, so nothing is
 polled or sent twice.

@@ -179,10 +179,10 @@ class StoreBase(Guarded):
         pipe.ltrim(keys.BEAT_WAKE, 0, 0)  # one wake is as good as many
         pipe.execute()
 
-    def wait_for_wake(self, timeout_s: float) -> bool:
+    def wait_for_wake(self, timeout_s: float) -> None:
         """Block until ``wake_beat`` is called (or was, since the last wait), at most
-        ``timeout_s``; whether it was."""
-        return self.redis.blpop([keys.BEAT_WAKE], timeout=timeout_s) is not None
+        ``timeout_s``."""
+        self.redis.blpop([keys.BEAT_WAKE], timeout=timeout_s)
 
     def claim_discoveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take watch_all connections due for a listing."""
