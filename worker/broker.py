@@ -19,6 +19,12 @@ REDIS_VISIBILITY_TIMEOUT_S = 3600
 # How long a worker's BRPOP on the queues blocks before it is issued again (kombu's
 # default: 1 s). A message wakes it at once either way; longer, an idle worker wakes less.
 REDIS_QUEUE_WAIT_S = 5
+# kombu's Redis transports minus a once-a-second no-op timer (see worker.broker_transport).
+REDIS_TRANSPORTS = {
+    "redis": "worker.broker_transport:RedisTransport",
+    "rediss": "worker.broker_transport:RedisTransport",
+    "sentinel": "worker.broker_transport:SentinelTransport",
+}
 
 
 def broker_config(settings: Settings) -> dict[str, Any]:
@@ -37,6 +43,9 @@ def broker_config(settings: Settings) -> dict[str, Any]:
         "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S,
         "polling_interval": REDIS_QUEUE_WAIT_S,
     }
+    scheme = url.partition("://")[0]
+    if scheme in REDIS_TRANSPORTS:
+        config["broker_transport"] = REDIS_TRANSPORTS[scheme]
     target = redis_target(settings)
     if url.startswith("sentinel://"):
         options["master_name"] = target.master

@@ -83,3 +83,29 @@ def test_a_rabbitmq_broker_confirms_publishes_and_acks_late() -> None:
 def test_settings_that_cannot_work_are_refused(values: dict[str, object], named: str) -> None:
     with pytest.raises(ValidationError, match=named):
         settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("values", "transport"),
+    [
+        ({"redis_url": "redis://cache:6380/2"}, "RedisTransport"),
+        ({"redis_url": "rediss://cache:6380/2"}, "RedisTransport"),
+        ({"redis_sentinels": "a:1", "redis_master": "bh"}, "SentinelTransport"),
+    ],
+)
+def test_a_redis_broker_uses_the_transport_without_the_idle_timer(
+    values: dict[str, str], transport: str
+) -> None:
+    """kombu resolves the broker URL to batchhook's transport for the same scheme (its
+    once-a-second no-op timer cancelled); RabbitMQ keeps kombu's own."""
+    from celery import Celery
+
+    from worker import broker_transport
+
+    app = Celery(set_as_current=False)
+    app.conf.update(broker_config(settings(**values)))
+    transport_cls = app.connection_for_read().get_transport_cls()
+    assert transport_cls is getattr(broker_transport, transport)
+    rabbit = Celery(set_as_current=False)
+    rabbit.conf.update(broker_config(settings(broker_url="amqp://guest:guest@rabbit:5672/")))
+    assert rabbit.connection_for_read().get_transport_cls().__module__ == "kombu.transport.pyamqp"
