@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -124,6 +126,32 @@ def test_a_bad_content_length_gets_400(stack: Stack) -> None:
         raw.sendall(b"POST /v1/endpoints HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n{}")
         status_line = raw.recv(200).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 400"), status_line
+
+
+def answer_date(head: bytes) -> float:
+    [date] = [line for line in head.split(b"\r\n") if line.lower().startswith(b"date:")]
+    return parsedate_to_datetime(date.split(b":", 1)[1].strip().decode()).timestamp()
+
+
+def test_every_answer_carries_the_current_date(stack: Stack) -> None:
+    """The ``date`` header is refreshed as requests arrive (the server's housekeeping
+    loop sleeps while it is idle): two answers a second or more apart on one kept-alive
+    connection carry different, current dates; so does a refusal."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    address = urlsplit(stack.api_url)
+    dates = []
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        for _ in range(2):
+            raw.sendall(request)
+            head = raw.recv(65536).partition(b"\r\n\r\n")[0]
+            assert head.startswith(b"HTTP/1.1 200"), head[:100]
+            dates.append(answer_date(head))
+            assert abs(dates[-1] - time.time()) <= 1.5
+            time.sleep(1.2)  # let the clock pass a second: nothing else to wait on
+    assert dates[1] >= dates[0] + 1
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    refused = raw_exchange(stack, big[:50_000], big[50_000:])
+    assert abs(answer_date(refused.partition(b"\r\n\r\n")[0]) - time.time()) <= 1.5
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,39 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def wake_ups(pid: int) -> int:
+    """How often the process's main thread has gone to sleep and woken (Linux)."""
+    status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    [line] = [line for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")]
+    return int(line.split()[1])
+
+
+IDLE_WINDOW_S = 10.0
+
+
+def settled(pid: int) -> bool:
+    """Whether the start-up's work is done: at most two wake-ups in three seconds."""
+    before = wake_ups(pid)
+    time.sleep(3.0)
+    return wake_ups(pid) - before <= 2
+
+
+@pytest.mark.parametrize("small", ["flags"], indirect=True)
+def test_an_idle_deployment_sleeps(small: tuple[Stack, ManagedProcess]) -> None:
+    """With nothing watched, the API's event loop does not wake at all (uvicorn's woke ten
+    times a second) and the worker's a few times in ten seconds: its BRPOP reissued every
+    5 s and kombu's restore and health timers (kombu's once-a-second no-op timer for
+    expiring queues is cancelled; with it, 13 or more)."""
+    stack, worker = small
+    web = stack.processes["web"]
+    wait_until(lambda: settled(worker.pid), timeout_s=30, message="the worker never settled")
+    before = wake_ups(web.pid), wake_ups(worker.pid)
+    time.sleep(IDLE_WINDOW_S)  # a window of idleness to count in: nothing to wait on
+    web_woke, worker_woke = wake_ups(web.pid) - before[0], wake_ups(worker.pid) - before[1]
+    assert web_woke <= 1, web_woke
+    assert worker_woke <= 6, worker_woke
+
+
 def test_one_worker_process_with_beat_inside_notifies_and_stops_cleanly(
     small: tuple[Stack, ManagedProcess], receiver: Receiver
 ) -> None:

@@ -7,15 +7,27 @@ the bytes that arrive while a head is still incomplete and, past ``MAX_HEAD_BYTE
 answers ``431`` with the contract's error body and closes the connection. The count may
 run over by one read (a read that starts a head after a body is not counted), which
 bounds the memory a head can take all the same.
+
+It also keeps the ``date`` header current: uvicorn refreshes it from a loop that wakes
+ten times a second; ``batchhook web`` lets that loop sleep (``worker.commands``), so the
+header is refreshed here, as each request's head is complete, once a second at most.
 """
 
 from __future__ import annotations
 
+import functools
+import time
+from email.utils import formatdate
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from worker.api.limits import MAX_HEAD_BYTES, error_body
+
+
+@functools.lru_cache(maxsize=1)
+def http_date(second: int) -> bytes:
+    return formatdate(second, usegmt=True).encode()
 
 
 class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -35,7 +47,18 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.head_bytes = None
+        self.refresh_default_headers()
         super().on_headers_complete()
+
+    def refresh_default_headers(self) -> None:
+        """The headers every answer carries (as uvicorn's ``Server.on_tick`` sets them),
+        with the date of now."""
+        date = [(b"date", http_date(int(time.time())))] if self.config.date_header else []
+        self.server_state.default_headers = date + self.config.encoded_headers
+
+    def send_400_response(self, msg: str) -> None:
+        self.refresh_default_headers()
+        super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -43,6 +66,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def refuse_head(self) -> None:
         body = error_body(f"the request head is larger than {self.max_head_bytes} bytes")
+        self.refresh_default_headers()
         head = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
