@@ -494,6 +494,8 @@ def policy() -> dict[str, float]:
         "RUNNING_SHARE",
         "EVIDENCE_SHARE",
         "APPROACH_SHARE",
+        "CONFIRMED_APPROACH_SHARE",
+        "CONFIRMING_TOLERANCE",
         "JITTER_FRACTION",
     )
     return {name: getattr(schedule, name) for name in names}

@@ -9,8 +9,9 @@ An explicit ``poll_interval`` is kept exactly. Otherwise the adaptive policy
   faster of the rates since the run was first seen and since the previous poll), never
   later than ``expires_at``; wait a share of the distance to that estimate, so polls are
   sparse far from it and dense around it, but no longer than the run has been watched
-  (an estimate from a short look misleads). Without counts, back off with the time spent
-  running.
+  (an estimate from a short look misleads). A larger share when the previous poll's
+  counts gave the same estimate (a steady run: each poll confirms the last). Without
+  counts, back off with the time spent running.
 - Every interval is clamped to ``[MIN_INTERVAL_S, MAX_INTERVAL_S]`` (a failure mid-run
   is still seen within the cap) and jittered within those bounds, so batches registered
   together do not stay in lockstep.
@@ -46,8 +47,12 @@ SHORT_PHASE_MAX_S = 60.0
 RUNNING_SHARE = 0.25
 # ... and at most this share when they do: an estimate from a short look misleads.
 EVIDENCE_SHARE = 1.0
-# Wait this share of the distance to the estimated completion (or the expiry).
+# Wait this share of the distance to the estimated completion (or the expiry) ...
 APPROACH_SHARE = 0.3
+# ... or this share when the previous poll's counts estimated the same completion, within
+# CONFIRMING_TOLERANCE of the distance left: at a steady rate, fewer polls on the way.
+CONFIRMED_APPROACH_SHARE = 0.4
+CONFIRMING_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,30 @@ def estimated_completion_at(obs: Observation) -> float | None:
     return obs.progress.at + max(obs.progress.total - obs.progress.done, 0) / rate
 
 
-def _approach_s(target_at: float, now: float) -> float:
-    return APPROACH_SHARE * abs(target_at - now)
+def previous_estimate_at(obs: Observation) -> float | None:
+    """When the previous poll's counts (at their rate since the status was first seen)
+    put the last request; None without them, or if the total changed in between."""
+    previous, progress = obs.previous_progress, obs.progress
+    if previous is None or progress is None or previous.total != progress.total:
+        return None
+    rate = _rate_per_s(0, _status_since(obs), previous)
+    if rate <= 0:
+        return None
+    return previous.at + max(previous.total - previous.done, 0) / rate
+
+
+def _approach_share(obs: Observation, eta: float) -> float:
+    """The larger share when the previous poll's estimate confirms this one."""
+    previous_eta = previous_estimate_at(obs)
+    if previous_eta is None:
+        return APPROACH_SHARE
+    if abs(previous_eta - eta) <= CONFIRMING_TOLERANCE * abs(eta - obs.now):
+        return CONFIRMED_APPROACH_SHARE
+    return APPROACH_SHARE
+
+
+def _approach_s(target_at: float, now: float, share: float = APPROACH_SHARE) -> float:
+    return share * abs(target_at - now)
 
 
 def _all_requests_done(progress: Progress | None) -> bool:
@@ -129,7 +156,8 @@ def _running_interval_s(obs: Observation) -> float:
     eta = estimated_completion_at(obs)
     if eta is None:
         return RUNNING_SHARE * running_s
-    return min(EVIDENCE_SHARE * running_s, _approach_s(eta, obs.now))
+    approach_s = _approach_s(eta, obs.now, _approach_share(obs, eta))
+    return min(EVIDENCE_SHARE * running_s, approach_s)
 
 
 def adaptive_interval_s(obs: Observation) -> float:

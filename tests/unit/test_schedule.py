@@ -172,6 +172,20 @@ def test_a_faster_recent_rate_brings_the_estimate_forward() -> None:
     assert schedule.adaptive_interval_s(speeding_up) < schedule.adaptive_interval_s(steady)
 
 
+def test_a_steady_run_confirming_its_estimate_is_polled_less_often() -> None:
+    # 2.5 requests a second: 10,000 done at 4000 s, as the previous poll (300 s ago) said
+    steady = observe(now=RUN_STARTED_AT + 3000.0, done=7_500, previous_done=6_750)
+    # the same estimate now, but the previous poll's counts put the end ~140 s sooner
+    wavering = observe(now=RUN_STARTED_AT + 3000.0, done=7_500, previous_done=7_000)
+
+    assert schedule.estimated_completion_at(steady) == pytest.approx(RUN_STARTED_AT + 4000.0)
+    assert schedule.estimated_completion_at(wavering) == pytest.approx(RUN_STARTED_AT + 4000.0)
+    assert schedule.adaptive_interval_s(steady) == pytest.approx(
+        schedule.CONFIRMED_APPROACH_SHARE * 1000.0
+    )
+    assert schedule.adaptive_interval_s(wavering) == pytest.approx(schedule.APPROACH_SHARE * 1000.0)
+
+
 def test_a_run_just_begun_is_not_left_alone_on_a_shaky_estimate() -> None:
     obs = observe(now=RUN_STARTED_AT + 20.0, done=1, status_since=RUN_STARTED_AT)
 
