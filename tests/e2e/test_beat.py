@@ -9,9 +9,10 @@ the tests' own writes straight into Redis wake it as those writers do."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.flows import connect, new_batch_id, watch
@@ -141,9 +142,26 @@ def test_with_gathering_polls_falling_due_later_go_once_a_chunk_is_due(
     assert time.time() <= chunk_due_at + TICK_S
 
 
-def test_an_api_write_wakes_a_waiting_beat(tmp_path: Path) -> None:
-    """With nothing due beat waits up to RECHECK_S; a registration through the API wakes
-    it, so the batch's first poll is ticked for at once."""
+def register_a_batch(api: httpx.Client, stub: ProviderStub) -> None:
+    """A registration: its first poll is due at once (the write itself wakes beat)."""
+    batch_id = new_batch_id()
+    stub.set_batch(batch_id, "in_progress")
+    watch(api, batch_id, connect(api, stub)["id"])
+
+
+def send_a_test_event(api: httpx.Client, stub: ProviderStub) -> None:
+    """A test event: its delivery is due at once (woken by the API's middleware)."""
+    endpoint = api.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/hooks"})
+    endpoint.raise_for_status()
+    api.post(f"/v1/endpoints/{endpoint.json()['id']}/test").raise_for_status()
+
+
+@pytest.mark.parametrize("write", [register_a_batch, send_a_test_event])
+def test_an_api_write_wakes_a_waiting_beat(
+    tmp_path: Path, write: Callable[[httpx.Client, ProviderStub], None]
+) -> None:
+    """With nothing due beat waits up to RECHECK_S; an API write that makes something due
+    wakes it, so that is ticked for at once."""
     with RedisServer() as server, ProviderStub("openai", api_key="sk-wake") as stub:
         stack = Stack(server.url, tmp_path, BATCHHOOK_TICK_INTERVAL_S=str(TICK_S))
         store = Store(redis_client(server.url), Vault(TEST_SECRET_KEY))
@@ -152,13 +170,10 @@ def test_an_api_write_wakes_a_waiting_beat(tmp_path: Path) -> None:
             stack.start_beat()
             wait_until(lambda: ticks_sent(store) == 1, timeout_s=30, message="no first tick")
             with stack.client() as api:
-                connection_id = connect(api, stub)["id"]
-                batch_id = new_batch_id()
-                stub.set_batch(batch_id, "in_progress")
-                registered_at = time.monotonic()
-                watch(api, batch_id, connection_id)
+                written_at = time.monotonic()
+                write(api, stub)
                 wait_until(lambda: ticks_sent(store) >= 2, timeout_s=RECHECK_S, message="no tick")
-            assert time.monotonic() - registered_at < RECHECK_S / 2
+            assert time.monotonic() - written_at < RECHECK_S / 2
         finally:
             stack.stop()
             store.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from worker import events
 from worker.api.deps import StoreDep, TenantDep
 from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import BatchIn
+from worker.api.wake_beat import beat_woken
 from worker.errors import NotFound
 from worker.models import BatchStatus, Watch
 from worker.store import Store
@@ -67,7 +68,7 @@ def detailed_view(store: Store, watch: Watch, provider: str | None = None) -> di
 
 @router.post("", status_code=201)
 def register_batch(
-    body: BatchIn, tenant: TenantDep, store: StoreDep, response: Response
+    body: BatchIn, tenant: TenantDep, store: StoreDep, request: Request, response: Response
 ) -> dict[str, Any]:
     conn = store.get_connection(tenant, body.connection_id)
     if body.endpoint_ids is not None:
@@ -89,7 +90,9 @@ def register_batch(
         else None,
         metadata=body.metadata,
         poll_interval_s=body.poll_interval,
+        wake_beat=True,  # for its first poll, due now
     )
+    beat_woken(request)
     if not created:
         response.status_code = 200
     return detailed_view(store, watch, conn.provider)

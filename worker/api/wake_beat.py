@@ -5,7 +5,8 @@ of (``worker.beat``). A write through the API can make something due sooner than
 registration's first poll, a test event's delivery, a redelivery, a new connection's
 listing. A pure ASGI middleware: the wake goes out once the answer is sent, so it adds
 nothing to the answer's latency; a Redis that cannot take it is left to beat, which then
-fails to read and sends ticks anyway.
+fails to read and sends ticks anyway. A route whose write carried the wake in its own
+round trip says so with ``beat_woken(request)`` and is not woken for twice.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from __future__ import annotations
 import contextlib
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker.api.durability import WRITE_METHODS
 from worker.errors import StoreUnavailable
 from worker.store import Store
+
+WOKEN = "beat_woken"
+
+
+def beat_woken(request: Request) -> None:
+    """The route's write woke beat itself (``Store.register_watch(..., wake_beat=True)``)."""
+    setattr(request.state, WOKEN, True)
 
 
 class WakeBeat:
@@ -30,6 +39,8 @@ class WakeBeat:
             await self.app(scope, receive, send)
             return
         status = 0
+        # The request's state, shared with the route (Request.state) even if the scope is copied.
+        state = scope.setdefault("state", {})
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
@@ -38,6 +49,6 @@ class WakeBeat:
             await send(message)
 
         await self.app(scope, receive, send_noting_status)
-        if 200 <= status < 300:
+        if 200 <= status < 300 and not state.get(WOKEN):
             with contextlib.suppress(StoreUnavailable):
                 await run_in_threadpool(self.store.wake_beat)

@@ -13,7 +13,7 @@ import redis
 from worker import jsoncodec, keys
 from worker.errors import ConfigError, NotFound
 from worker.keys import Keyspace
-from worker.store.client import REDIS_ERRORS, Client, Guarded, typed
+from worker.store.client import REDIS_ERRORS, Client, Guarded, Pipeline, typed
 from worker.store.scripts import Scripts, dumps, float_or_none
 from worker.vault import Vault
 
@@ -37,6 +37,13 @@ class NextDue:
     # when a chunk's worth of polls is due (None: never, as things stand); with several
     # partitions, the earliest poll's time: a chunk's worth may be due from then on
     chunk_at: float | None
+
+
+def queue_beat_wake(pipe: Pipeline) -> None:
+    """Queue on ``pipe`` the wake of a beat waiting for something to fall due (see
+    ``StoreBase.wake_beat``): a write can carry it in its own round trip."""
+    pipe.lpush(keys.BEAT_WAKE, 1)
+    pipe.ltrim(keys.BEAT_WAKE, 0, 0)  # one wake is as good as many
 
 
 def _first_score(rows: list[tuple[str, float]]) -> float | None:
@@ -175,8 +182,7 @@ class StoreBase(Guarded):
         """Tell a beat waiting for something to fall due to read the schedules again (see
         ``worker.beat``): after a write that may have made something due sooner."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.lpush(keys.BEAT_WAKE, 1)
-        pipe.ltrim(keys.BEAT_WAKE, 0, 0)  # one wake is as good as many
+        queue_beat_wake(pipe)
         pipe.execute()
 
     def wait_for_wake(self, timeout_s: float) -> None:

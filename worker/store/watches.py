@@ -9,7 +9,15 @@ from worker import keys
 from worker.errors import NotFound
 from worker.jsoncodec import loads
 from worker.models import PollRecord, Watch
-from worker.store.base import Page, StoreBase, dumps, float_or_none, loads_or, page_of
+from worker.store.base import (
+    Page,
+    StoreBase,
+    dumps,
+    float_or_none,
+    loads_or,
+    page_of,
+    queue_beat_wake,
+)
 from worker.store.client import Pipeline
 from worker.store.scripts import SUMMARY_FIELD, WatchRegistration
 
@@ -97,9 +105,11 @@ class WatchesMixin(StoreBase):
         metadata: dict[str, Any],
         poll_interval_s: float | None,
         first_poll_at: float | None = None,
+        wake_beat: bool = False,
     ) -> tuple[Watch, bool]:
         """Start watching (first poll at once, unless given); returns the watch and
-        whether it was newly created."""
+        whether it was newly created. ``wake_beat``: wake beat in the same round trip
+        (``StoreBase.wake_beat``)."""
         now = time.time()
         registration = WatchRegistration(
             tenant=tenant,
@@ -116,7 +126,9 @@ class WatchesMixin(StoreBase):
         pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
         pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
         pipe.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
-        *_, raw = pipe.execute()  # gone again only if deleted by another call meanwhile
+        if wake_beat:
+            queue_beat_wake(pipe)
+        raw = pipe.execute()[2]  # gone again only if deleted by another call meanwhile
         return _watched(raw, batch_id), created
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
