@@ -28,7 +28,7 @@ from worker.poller import Created, PollLimits, poll_chunk
 from worker.runtime import Runtime, runtime
 from worker.settings import Settings
 from worker.signals import StallThresholds
-from worker.store import DeliveryJob
+from worker.store import ClaimAt, DeliveryJob
 
 log = structlog.get_logger()
 
@@ -46,12 +46,13 @@ def tick() -> dict[str, int]:
     settings = rt.settings
     now = time.time()
     # Half a tick of lookahead: a batch due just after this tick is polled now rather
-    # than a whole tick late.
-    due_watches = rt.store.claim_polls(
-        now=now + settings.tick_interval_s / 2,
-        lease_until=now + settings.poll_lease_s,
+    # than a whole tick late. Polls, deliveries and listings are claimed in one round trip.
+    due = rt.store.claim_due_work(
+        polls=ClaimAt(now + settings.tick_interval_s / 2, now + settings.poll_lease_s),
+        deliveries=ClaimAt(now, now + settings.delivery_lease_s),
         limit=settings.claim_limit,
     )
+    due_watches = due.polls
     # A claim of one chunk or less is polled by this task, once the deliveries and listings
     # are sent on: a small deployment then runs one task a second, not two. A larger claim
     # goes out in chunks, to every worker.
@@ -59,17 +60,9 @@ def tick() -> dict[str, int]:
     if not poll_here:
         for chunk in chunks(due_watches, settings.poll_chunk_size):
             poll_batches.delay(chunk)
-    due_deliveries = rt.store.claim_deliveries(
-        now=now,
-        lease_until=now + settings.delivery_lease_s,
-        limit=settings.claim_limit,
-    )
-    for chunk in chunks(due_deliveries, DELIVERY_CHUNK):
+    for chunk in chunks(due.deliveries, DELIVERY_CHUNK):
         deliver.delay(chunk)
-    due_discoveries = rt.store.claim_discoveries(
-        now=now, lease_until=now + settings.poll_lease_s, limit=settings.claim_limit
-    )
-    for connection_id in due_discoveries:
+    for connection_id in due.discoveries:
         discover_batches.delay(connection_id)
     rt.store.sweep_finished(now)
     if poll_here and due_watches:
@@ -77,8 +70,8 @@ def tick() -> dict[str, int]:
         rt.run(_poll_then_deliver(rt, due_watches))
     return {
         "polls": len(due_watches),
-        "deliveries": len(due_deliveries),
-        "discoveries": len(due_discoveries),
+        "deliveries": len(due.deliveries),
+        "discoveries": len(due.discoveries),
     }
 
 

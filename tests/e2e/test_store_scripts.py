@@ -32,7 +32,15 @@ from worker.errors import StoreUnavailable
 from worker.events import new_event, new_event_id
 from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
-from worker.store import AttemptDone, Scripts, Store, WatchRegistration, redis_client
+from worker.store import (
+    AttemptDone,
+    ClaimAt,
+    DueWork,
+    Scripts,
+    Store,
+    WatchRegistration,
+    redis_client,
+)
 from worker.store.calls import Call, run_scripts
 from worker.store.client import typed
 from worker.vault import Vault
@@ -601,6 +609,41 @@ def test_a_failing_call_raises(server: RedisServer) -> None:
     with pytest.raises(redis.ResponseError, match="not an integer"):
         run_scripts(client, [Call(broken, ["script-test-broken"], [], int)])
     raw.close()
+
+
+def test_a_ticks_claim_takes_what_is_due_of_each_kind_leased_as_asked(
+    server: RedisServer, store: Store
+) -> None:
+    now = time.time()
+    for batch_id, first_poll_at in [("batch_now", now - 1), ("batch_soon", now + 0.4),
+                                    ("batch_later", now + 30)]:  # fmt: skip
+        store.register_watch(TENANT, batch_id=batch_id, connection_id="conn_1",
+                             endpoint_ids=None, metadata={}, poll_interval_s=None,
+                             first_poll_at=first_poll_at)  # fmt: skip
+    outbox = store.keys.outbox(store.keys.partition(keys.watch_id(TENANT, "batch_now")))
+    store.redis.zadd(outbox, {"del_due": now - 1, "del_later": now + 30})
+    store.redis.zadd(keys.DISCOVER, {"conn_due": now - 1, "conn_later": now + 30})
+    claimed: list[DueWork] = []
+
+    found = touched_by(
+        server,
+        lambda: claimed.append(
+            store.claim_due_work(
+                polls=ClaimAt(now + 0.5, now + 300), deliveries=ClaimAt(now, now + 60), limit=10
+            )
+        ),
+    )
+
+    assert_confined(found, store.keys)
+    [due] = claimed
+    wids = [keys.watch_id(TENANT, b) for b in ("batch_now", "batch_soon")]
+    assert sorted(due.polls) == sorted(wids)  # the lookahead takes the one due in 0.4 s
+    assert due.deliveries == ["del_due"] and due.discoveries == ["conn_due"]
+    assert [store.redis.zscore(store.keys.due_of(w), w) for w in wids] == [now + 300] * 2
+    assert store.redis.zscore(outbox, "del_due") == now + 60
+    assert store.redis.zscore(keys.DISCOVER, "conn_due") == now + 300  # leased as a poll
+    again = store.claim_due_work(ClaimAt(now + 0.5, now + 300), ClaimAt(now, now + 60), 10)
+    assert again == DueWork([], [], [])
 
 
 def test_a_store_without_redis_raises_store_unavailable() -> None:

@@ -14,6 +14,7 @@ from worker.redis_target import redis_target
 from worker.settings import Settings
 from worker.store import durability
 from worker.store.accounts import new_id
+from worker.store.base import ClaimAt, DueWork
 from worker.store.connection import client_for, redis_client
 from worker.store.events import DeliveryJob, EventsMixin, new_delivery_jobs
 from worker.store.limits import LimitsMixin
@@ -34,7 +35,9 @@ __all__ = [
     "AttemptDone",
     "AttemptRecorded",
     "Backlog",
+    "ClaimAt",
     "DeliveryJob",
+    "DueWork",
     "Histogram",
     "PollOutcome",
     "Scripts",

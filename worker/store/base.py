@@ -6,7 +6,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import redis
 
@@ -14,7 +14,7 @@ from worker import jsoncodec, keys
 from worker.errors import ConfigError, NotFound
 from worker.keys import Keyspace
 from worker.store.client import REDIS_ERRORS, Client, Guarded, Pipeline, typed
-from worker.store.scripts import Scripts, dumps, float_or_none
+from worker.store.scripts import Claim, Scripts, dumps, float_or_none
 from worker.vault import Vault
 
 __all__ = ["NextDue", "Page", "StoreBase", "dumps", "float_or_none", "loads_or", "page_of"]
@@ -37,6 +37,21 @@ class NextDue:
     # when a chunk's worth of polls is due (None: never, as things stand); with several
     # partitions, the earliest poll's time: a chunk's worth may be due from then on
     chunk_at: float | None
+
+
+class ClaimAt(NamedTuple):
+    """Claim what is due by ``now``, leased until ``lease_until``."""
+
+    now: float
+    lease_until: float
+
+
+class DueWork(NamedTuple):
+    """What one tick claimed (``StoreBase.claim_due_work``)."""
+
+    polls: list[str]
+    deliveries: list[str]
+    discoveries: list[str]
 
 
 def queue_beat_wake(pipe: Pipeline) -> None:
@@ -137,19 +152,35 @@ class StoreBase(Guarded):
 
     def claim_polls(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take up to ``limit`` due watches, an equal share from each partition."""
-        schedules = [self.keys.due(p) for p in self.keys.all_partitions()]
-        return self._claim_shares(schedules, now=now, lease_until=lease_until, limit=limit)
+        [polls] = self.scripts.claim_due_groups([self._poll_claim(now, lease_until, limit)])
+        return polls
 
     def claim_deliveries(self, *, now: float, lease_until: float, limit: int) -> list[str]:
         """Atomically take up to ``limit`` due deliveries, an equal share from each outbox."""
-        outboxes = [self.keys.outbox(p) for p in self.keys.all_partitions()]
-        return self._claim_shares(outboxes, now=now, lease_until=lease_until, limit=limit)
+        [deliveries] = self.scripts.claim_due_groups(
+            [self._delivery_claim(now, lease_until, limit)]
+        )
+        return deliveries
 
-    def _claim_shares(
-        self, schedules: list[str], *, now: float, lease_until: float, limit: int
-    ) -> list[str]:
-        share = -(-limit // len(schedules))
-        return self.scripts.claim_due(schedules, now=now, lease_until=lease_until, limit=share)
+    def claim_due_work(self, polls: ClaimAt, deliveries: ClaimAt, limit: int) -> DueWork:
+        """``claim_polls``, ``claim_deliveries`` and ``claim_discoveries`` (the listings
+        leased as the polls are), each up to ``limit``, in one round trip: a tick's claims."""
+        claimed = self.scripts.claim_due_groups(
+            [
+                self._poll_claim(polls.now, polls.lease_until, limit),
+                self._delivery_claim(deliveries.now, deliveries.lease_until, limit),
+                Claim([keys.DISCOVER], deliveries.now, polls.lease_until, limit),
+            ]
+        )
+        return DueWork(*claimed)
+
+    def _poll_claim(self, now: float, lease_until: float, limit: int) -> Claim:
+        schedules = [self.keys.due(p) for p in self.keys.all_partitions()]
+        return Claim(schedules, now, lease_until, -(-limit // len(schedules)))
+
+    def _delivery_claim(self, now: float, lease_until: float, limit: int) -> Claim:
+        outboxes = [self.keys.outbox(p) for p in self.keys.all_partitions()]
+        return Claim(outboxes, now, lease_until, -(-limit // len(outboxes)))
 
     def next_due(self, horizon: float, chunk_size: int) -> NextDue:
         """When the tick next has something to claim: the earliest poll, and the earliest

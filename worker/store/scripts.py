@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.commands.core import Script
 
@@ -109,6 +109,16 @@ def event_args(event: NewEvent, *, retention_s: int, lease_until: float) -> list
     ]  # fmt: skip
 
 
+class Claim(NamedTuple):
+    """Take up to ``limit`` members of each schedule due by ``now``, leased until
+    ``lease_until`` (``Scripts.claim_due_groups``)."""
+
+    schedule_keys: Sequence[str]
+    now: float
+    lease_until: float
+    limit: int
+
+
 def _strings(answer: Any) -> list[str]:
     return [str(a) for a in answer]
 
@@ -186,11 +196,18 @@ class Scripts(Guarded):
     ) -> list[str]:
         """Take up to ``limit`` due members of each schedule zset (one round trip), leased
         until ``lease_until``."""
+        [claimed] = self.claim_due_groups([Claim(schedule_keys, now, lease_until, limit)])
+        return claimed
+
+    def claim_due_groups(self, claims: Sequence[Claim]) -> list[list[str]]:
+        """``claim_due`` for each claim, all in one round trip; each claim's members."""
         calls = [
-            Call(self._claim_due, [key], [now, lease_until, limit], _strings)
-            for key in schedule_keys
+            Call(self._claim_due, [key], [c.now, c.lease_until, c.limit], _strings)
+            for c in claims
+            for key in c.schedule_keys
         ]
-        return [member for claimed in run_scripts(self.client, calls) for member in claimed]
+        answers = iter(run_scripts(self.client, calls))
+        return [[member for _ in c.schedule_keys for member in next(answers)] for c in claims]
 
     def register_watches(self, registrations: Sequence[WatchRegistration]) -> list[bool]:
         """Start each watch unless it exists (one round trip); True where it was created."""
