@@ -1,12 +1,14 @@
 """The floor under a poll's CPU: what one provider GET costs the calling process here.
 
 Real processes on 127.0.0.1: the stand-in provider (``standin_provider.py``, every batch
-``in_progress``) in its own process; in this process, with batchhook's own poll session
-(``destinations.guarded_session``, as the worker makes it) and 200 calls in flight:
+``in_progress``) in its own process; in this process, 200 calls in flight:
 
-- ``aiohttp GET``: the request and the whole answer read, nothing more;
-- ``retrieve``: ``worker.providers.retrieve``, the poll path's call (the GET, the answer
-  parsed and normalised into a ``Snapshot``).
+- ``aiohttp GET``: through an aiohttp session as ``destinations.guarded_session`` makes it
+  (the client the worker polled with before ``worker.http1``), the whole answer read;
+- ``Http1Client GET``: the same through the worker's provider client
+  (``destinations.provider_client``);
+- ``retrieve``: ``worker.providers.retrieve`` through that client, the poll path's call
+  (the GET, the answer parsed and normalised into a ``Snapshot``).
 
 Measured: this process's CPU (user + system) per call, over ``--calls`` calls after a
 warm-up. Set it beside ``scale.py``'s batchhook CPU per 1,000 polls: the rest of a poll
@@ -28,7 +30,8 @@ import aiohttp
 from runs import log_folder, new_report, options, save_results, wait_until_quiet
 from stack import start_standin
 
-from worker.destinations import guarded_session
+from worker.destinations import guarded_session, provider_client
+from worker.http1 import Http1Client
 from worker.models import Connection
 from worker.providers import retrieve
 
@@ -49,11 +52,14 @@ def connection(provider_url: str) -> Connection:
     )
 
 
+Client = aiohttp.ClientSession | Http1Client
+
+
 async def cpu_per_call(
-    calls: int, one: Callable[[aiohttp.ClientSession, int], Awaitable[Any]]
+    calls: int, make: Callable[[], Client], one: Callable[[Any, int], Awaitable[Any]]
 ) -> dict[str, float]:
     """CPU seconds this process spends per call, ``IN_FLIGHT`` calls at a time."""
-    async with guarded_session(limit=IN_FLIGHT, allow_private=True) as client:
+    async with make() as client:
         semaphore = asyncio.Semaphore(IN_FLIGHT)
 
         async def call(i: int) -> None:
@@ -74,16 +80,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         conn = connection(url)
         try:
 
-            async def get(client: aiohttp.ClientSession, i: int) -> None:
+            def aiohttp_session() -> Client:
+                return guarded_session(limit=IN_FLIGHT, allow_private=True)
+
+            def worker_client() -> Client:
+                return provider_client(limit=IN_FLIGHT, allow_private=True)
+
+            async def aiohttp_get(client: aiohttp.ClientSession, i: int) -> None:
                 async with client.get(f"{url}/v1/batches/batch_floor_{i}") as answer:
                     await answer.read()
 
-            async def poll(client: aiohttp.ClientSession, i: int) -> None:
+            async def http1_get(client: Http1Client, i: int) -> None:
+                await client.get(f"{url}/v1/batches/batch_floor_{i}", {}, timeout_s=30.0)
+
+            async def poll(client: Http1Client, i: int) -> None:
                 await retrieve(client, conn, f"batch_floor_{i}", timeout_s=30.0)
 
             report = new_report("http_floor.py", {"calls": calls, "in_flight": IN_FLIGHT})
-            report["aiohttp_get"] = asyncio.run(cpu_per_call(calls, get))
-            report["retrieve"] = asyncio.run(cpu_per_call(calls, poll))
+            for name, make, one in (
+                ("aiohttp_get", aiohttp_session, aiohttp_get),
+                ("http1_get", worker_client, http1_get),
+                ("retrieve", worker_client, poll),
+            ):
+                report[name] = asyncio.run(cpu_per_call(calls, make, one))
         finally:
             provider.stop()
     return report
@@ -94,7 +113,12 @@ def markdown(report: dict[str, Any]) -> str:
         "| call | calls | CPU ms per call (this process) | calls/s |",
         "|---|---:|---:|---:|",
     ]
-    for name, label in (("aiohttp_get", "aiohttp GET"), ("retrieve", "providers.retrieve")):
+    labels = (
+        ("aiohttp_get", "aiohttp GET"),
+        ("http1_get", "Http1Client GET"),
+        ("retrieve", "providers.retrieve (Http1Client)"),
+    )
+    for name, label in labels:
         r = report[name]
         rows.append(
             f"| {label} | {r['calls']:,} | {r['cpu_ms_per_call']:.3f} | {r['calls_per_s']:,.0f} |"

@@ -30,6 +30,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from worker.errors import InputError
+from worker.http1 import Http1Client
 
 QUEUE_SCHEMES = {"amqp": 5672, "nats": 4222, "redis": 6379, "rediss": 6379}
 QUEUE_PARAMS = {"amqp": ("exchange", "routing_key"), "nats": ("subject",)}
@@ -234,7 +235,7 @@ def _addresses(host: str, *, resolve: bool) -> list[Address]:
 
 
 KEEPALIVE_S = 5.0  # how long an idle pooled connection is kept
-# ... and one to a provider, whose GETs are idempotent: aiohttp sends a GET again, once,
+# ... and one to a provider, whose GETs are idempotent: the client sends a GET again, once,
 # on a fresh connection when a kept one turns out to have been closed by the server.
 # Longer than a small deployment's gathered ticks (BATCHHOOK_POLL_GATHER_S) and the
 # adaptive schedule's 15 s floor, so polls do not open a connection (a TLS handshake,
@@ -272,9 +273,16 @@ def guarded_session(
     return aiohttp.ClientSession(connector=connector)
 
 
-def provider_session(*, limit: int, allow_private: bool) -> aiohttp.ClientSession:
-    """The session provider calls go through: ``guarded_session`` with its idle
-    connections kept for ``PROVIDER_KEEPALIVE_S``."""
-    return guarded_session(
-        limit=limit, allow_private=allow_private, keepalive_s=PROVIDER_KEEPALIVE_S
+def provider_client(
+    *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
+) -> Http1Client:
+    """The worker's client for provider calls (``worker.http1``; make it inside the event
+    loop): up to ``limit`` calls in flight, idle connections kept for
+    ``PROVIDER_KEEPALIVE_S``, TLS and the egress guard as in ``guarded_session``."""
+    return Http1Client(
+        limit=limit,
+        keepalive_s=PROVIDER_KEEPALIVE_S,
+        tls=tls_context(),
+        resolver=resolver if allow_private else PublicOnlyResolver(resolver),
+        socket_factory=None if allow_private else public_socket,
     )

@@ -44,7 +44,7 @@ from worker.errors import (
 from worker.models import DEFAULT_EVENT_TYPES, REDACTED, SENSITIVE_HEADER, Connection, Endpoint
 from worker.providers import (
     RESULT_KINDS,
-    PollClient,
+    FileClient,
     ResultKind,
     RetrieveRequest,
     failure_kind,
@@ -240,7 +240,7 @@ class ResultStream:
 
 
 async def open_result(
-    client: PollClient,
+    client: FileClient,
     conn: Connection,
     snapshot: dict[str, Any] | None,
     kind: ResultKind,
@@ -343,7 +343,7 @@ async def _head_of(body: AsyncIterator[bytes], limit: int) -> bytes:
     return head[:limit]
 
 
-async def _open(client: PollClient, request: RetrieveRequest, timeout_s: float) -> Upstream:
+async def _open(client: FileClient, request: RetrieveRequest, timeout_s: float) -> Upstream:
     """The GET with its head read: httpx for tests' mock transports, aiohttp (the guarded
     session of ``destinations``) in the web process. No redirect is followed."""
     if isinstance(client, httpx.AsyncClient):

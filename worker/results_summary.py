@@ -26,7 +26,7 @@ from worker import keys
 from worker.destinations import guarded_session
 from worker.errors import BatchhookError, NotFound
 from worker.models import Connection, Endpoint, Watch
-from worker.providers import RESULT_KINDS, PollClient
+from worker.providers import RESULT_KINDS, FileClient
 from worker.results import NETWORK_ERRORS, open_result
 from worker.settings import Settings
 from worker.store import Store
@@ -143,7 +143,7 @@ def _anthropic_usage(usage: Any) -> dict[str, int]:
 
 
 async def summarize(
-    client: PollClient, conn: Connection, watch: Watch, *, timeout_s: float
+    client: FileClient, conn: Connection, watch: Watch, *, timeout_s: float
 ) -> dict[str, Any]:
     """Count the batch's output file and, when it has one, its error file."""
     summary = ResultsSummary()

@@ -12,10 +12,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import aiohttp
-
 from worker.delivery import WebhookSender
-from worker.destinations import provider_session
+from worker.destinations import provider_client
+from worker.http1 import Http1Client
 from worker.settings import Settings, get_settings
 from worker.store import Store, open_store
 
@@ -27,20 +26,19 @@ class Runtime:
     settings: Settings
     store: Store
     runner: asyncio.Runner = field(default_factory=asyncio.Runner)
-    _poll_client: aiohttp.ClientSession | None = None
+    _poll_client: Http1Client | None = None
     _sender: WebhookSender | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
     @property
-    def poll_client(self) -> aiohttp.ClientSession:
-        """Provider calls: aiohttp directly (no httpx layers: the poll path's CPU is
-        mostly HTTP), pooled connections kept for a minute while idle, public addresses
-        only unless private destinations are allowed. Made on first use, inside the event
-        loop."""
+    def poll_client(self) -> Http1Client:
+        """Provider calls: ``Http1Client`` (the poll path's CPU is mostly HTTP), pooled
+        connections kept for a minute while idle, public addresses only unless private
+        destinations are allowed. Made on first use, inside the event loop."""
         if self._poll_client is None or self._poll_client.closed:
-            self._poll_client = provider_session(
+            self._poll_client = provider_client(
                 limit=self.settings.poll_concurrency,
                 allow_private=self.settings.allow_private_destinations,
             )

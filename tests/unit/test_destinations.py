@@ -17,9 +17,9 @@ from worker.destinations import (
     PublicOnlyResolver,
     check_destination,
     check_url,
-    guarded_session,
     is_public,
     masked_url,
+    provider_client,
     public_socket,
     queue_target,
 )
@@ -200,9 +200,8 @@ def poll_once(base_url: str, resolver: AbstractResolver | None = None) -> None:
     )
 
     async def get() -> None:
-        session = guarded_session(limit=5, allow_private=False, resolver=resolver)
-        async with session:
-            await retrieve(session, conn, "batch_1", timeout_s=5)
+        async with provider_client(limit=5, allow_private=False, resolver=resolver) as client:
+            await retrieve(client, conn, "batch_1", timeout_s=5)
 
     asyncio.run(get())
 

@@ -1,4 +1,4 @@
-"""The worker's provider session keeps its connections between ticks, which leave its
+"""The worker's provider client keeps its connections between ticks, which leave its
 event loop stopped for seconds (each task is one ``asyncio.Runner.run``, as in
 ``worker.runtime``), and a connection the provider closed meanwhile costs no poll."""
 
@@ -10,10 +10,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-import aiohttp
 import pytest
 
-from worker.destinations import KEEPALIVE_S, provider_session
+from worker.destinations import KEEPALIVE_S, provider_client
+from worker.http1 import Http1Client
 from worker.models import Connection, Snapshot
 from worker.providers import retrieve
 
@@ -73,7 +73,7 @@ def provider(request: pytest.FixtureRequest) -> Iterator[Provider]:
 
 
 def two_polls(provider: Provider, between: threading.Event | float) -> list[Snapshot]:
-    """Two polls through one provider session, each in its own run of the event loop (as
+    """Two polls through one provider client, each in its own run of the event loop (as
     two worker tasks are), with the loop stopped in between until ``between`` (an event
     set, or seconds passed)."""
     conn = Connection(
@@ -82,19 +82,19 @@ def two_polls(provider: Provider, between: threading.Event | float) -> list[Snap
         params=None, created_at=0.0,
     )  # fmt: skip
     with asyncio.Runner() as runner:
-        session = runner.run(_make_session())
-        snapshots = [runner.run(retrieve(session, conn, "batch_1", timeout_s=5.0))]
+        client = runner.run(_make_client())
+        snapshots = [runner.run(retrieve(client, conn, "batch_1", timeout_s=5.0))]
         if isinstance(between, threading.Event):
             assert between.wait(5.0)
         else:
             time.sleep(between)  # the idle time is what is tested
-        snapshots.append(runner.run(retrieve(session, conn, "batch_1", timeout_s=5.0)))
-        runner.run(session.close())
+        snapshots.append(runner.run(retrieve(client, conn, "batch_1", timeout_s=5.0)))
+        runner.run(client.aclose())
     return snapshots
 
 
-async def _make_session() -> aiohttp.ClientSession:
-    return provider_session(limit=4, allow_private=True)
+async def _make_client() -> Http1Client:
+    return provider_client(limit=4, allow_private=True)
 
 
 @pytest.mark.parametrize("provider", [False], indirect=True)

@@ -1,5 +1,5 @@
 """A provider that stops answering part-way is given up on within the poll timeout,
-through the worker's own aiohttp session: before its headers, or in the middle of its body."""
+through the worker's own provider client: before its headers, or in the middle of its body."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from worker.destinations import guarded_session
+from worker.destinations import provider_client
 from worker.errors import ProviderUnavailable
 from worker.models import Connection
 from worker.providers import retrieve
@@ -49,9 +49,9 @@ def test_a_stalled_answer_fails_the_poll_within_the_timeout(sent: bytes) -> None
             api_key="sk-test", headers={}, params=None, created_at=0.0,
         )  # fmt: skip
         started = time.monotonic()
-        async with guarded_session(limit=4, allow_private=True) as session:
+        async with provider_client(limit=4, allow_private=True) as client:
             with pytest.raises(ProviderUnavailable) as failed:
-                await retrieve(session, conn, "batch_1", timeout_s=TIMEOUT_S)
+                await retrieve(client, conn, "batch_1", timeout_s=TIMEOUT_S)
         release.set()
         server.close()
         return failed.value, time.monotonic() - started

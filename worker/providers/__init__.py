@@ -15,7 +15,6 @@ reads one page of an account's batches (for discovering them). Each adapter's
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import aiohttp
 import httpx
 
 from worker.errors import InputError, ProviderUnavailable
+from worker.http1 import Http1Client, HttpClientError
 from worker.models import Connection, Snapshot
 from worker.providers.anthropic import AnthropicProvider
 from worker.providers.azure import AzureProvider
@@ -47,6 +47,7 @@ __all__ = [
     "REGISTRY",
     "RESULT_KINDS",
     "BatchPage",
+    "FileClient",
     "PollClient",
     "Provider",
     "ResultKind",
@@ -69,8 +70,11 @@ def unknown_provider_message(name: str) -> str:
     return f"unknown provider {name!r}; known: {', '.join(sorted(REGISTRY))}"
 
 
-# The poll path's session (aiohttp directly, see ``runtime``), or an httpx client.
-PollClient = aiohttp.ClientSession | httpx.AsyncClient
+# The worker's provider calls go through ``Http1Client`` (see ``runtime``), tests' may go
+# through an httpx client (``httpx.MockTransport``).
+PollClient = Http1Client | httpx.AsyncClient
+# Result files are streamed through aiohttp (the web process) or httpx (tests).
+FileClient = aiohttp.ClientSession | httpx.AsyncClient
 
 
 @dataclass(frozen=True)
@@ -86,17 +90,8 @@ async def _fetch(client: PollClient, request: RetrieveRequest, timeout_s: float)
             request.url, headers=request.headers, timeout=timeout_s, follow_redirects=False
         )
         return RawAnswer(response.status_code, response.headers, response.content)
-    async with client.get(
-        request.url, headers=request.headers, allow_redirects=False, timeout=_within(timeout_s)
-    ) as answer:
-        return RawAnswer(answer.status, answer.headers, await answer.read())
-
-
-@functools.cache
-def _within(timeout_s: float) -> aiohttp.ClientTimeout:
-    """The whole call, answer read included, within ``timeout_s``: aiohttp's one timer
-    (its session default, 300 s, would be a second one beside an ``asyncio.timeout``)."""
-    return aiohttp.ClientTimeout(total=timeout_s)
+    answer = await client.get(request.url, request.headers, timeout_s=timeout_s)
+    return RawAnswer(answer.status_code, answer.headers, answer.body)
 
 
 async def _get(
@@ -109,7 +104,7 @@ async def _get(
 ) -> RawAnswer:
     try:
         return await _fetch(client, request, timeout_s)
-    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except (HttpClientError, httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ProviderUnavailable(
             f"{failure_kind(exc)} calling {provider.name}", batch_id=batch_id
         ) from exc
@@ -117,6 +112,8 @@ async def _get(
 
 def failure_kind(exc: BaseException) -> str:
     """The failure's kind, named as httpx names it whichever client failed."""
+    if isinstance(exc, HttpClientError):
+        return exc.kind
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "ConnectError"
     if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.HTTPError):
