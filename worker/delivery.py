@@ -1,6 +1,6 @@
 """Build, sign and POST (or publish) one delivery attempt, and classify the answer.
 
-The only module that sends webhooks (``WebhookSender``, aiohttp directly, and
+The only module that sends webhooks (``WebhookSender``, through ``worker.http1``, and
 ``queues.QueuePublisher`` for queue destinations). It never follows redirects, gives
 each attempt a timeout, and turns the answer into an ``AttemptOutcome`` the store
 records.
@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp.abc import AbstractResolver
 
 from worker import backoff, signing
-from worker.destinations import check_destination, guarded_session, is_queue_url
+from worker.destinations import check_destination, guarded_client, is_queue_url
 from worker.errors import InputError
+from worker.http1 import Http1Client, HttpClientError
 from worker.queues import QueueError, QueuePublisher
 from worker.store import DeliveryJob
 
@@ -99,7 +99,7 @@ DELIVERY_CONCURRENCY = 100  # attempts in flight per worker process, and its poo
 
 
 class WebhookSender:
-    """The one way webhooks leave a worker process: a shared aiohttp session (made on
+    """The one way webhooks leave a worker process: a shared ``Http1Client`` (made on
     first use, inside the event loop) that connects only to public addresses unless
     ``allow_private``, never follows redirects, and has at most ``concurrency`` POSTs in
     flight. Each attempt's timeout starts once it has its slot, so attempts queued behind
@@ -116,19 +116,19 @@ class WebhookSender:
         self.concurrency = concurrency
         self.resolver = resolver
         self._slots = asyncio.Semaphore(concurrency)
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http1Client | None = None
         self.queues = QueuePublisher(allow_private=allow_private)
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = guarded_session(
+    def client(self) -> Http1Client:
+        if self._client is None or self._client.closed:
+            self._client = guarded_client(
                 limit=self.concurrency, allow_private=self.allow_private, resolver=self.resolver
             )
-        return self._session
+        return self._client
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.aclose()
         await self.queues.aclose()
 
     async def publish(
@@ -152,48 +152,32 @@ class WebhookSender:
         async with self._slots:
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(timeout_s):
-                    status, answer_headers, head = await self._send(url, headers, body)
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                answer = await self.client().request(
+                    "POST",
+                    url,
+                    headers,
+                    body,
+                    timeout_s=timeout_s,
+                    max_body_bytes=RESPONSE_EXCERPT_BYTES,
+                )
+            except (TimeoutError, HttpClientError) as exc:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 return Answer(None, {}, elapsed_ms, failure_reason(exc))
         latency_ms = (time.perf_counter() - started) * 1000
-        error: str | None = None
+        status, error = answer.status_code, None
         if not 200 <= status < 300:
             error = f"HTTP {status}"
             if 300 <= status < 400:
                 error += " (redirects are not followed)"
-        return Answer(status, answer_headers, latency_ms, error, excerpt(head))
-
-    async def _send(
-        self, url: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        async with self.session().post(
-            url, data=body, headers=headers, allow_redirects=False
-        ) as response:
-            head = await _read_excerpt(response.content)
-            answer_headers = {k.lower(): v for k, v in response.headers.items()}
-            return response.status, answer_headers, head
-
-
-async def _read_excerpt(stream: aiohttp.StreamReader) -> bytes:
-    """Read no more of the body than the excerpt keeps."""
-    head = b""
-    while len(head) < RESPONSE_EXCERPT_BYTES:
-        chunk = await stream.read(RESPONSE_EXCERPT_BYTES - len(head))
-        if not chunk:
-            break
-        head += chunk
-    return head
+        return Answer(status, dict(answer.headers), latency_ms, error, excerpt(answer.body))
 
 
 def failure_reason(exc: BaseException) -> str:
     """What went wrong, for the attempt log: 'timeout', or the error's kind and text."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"ConnectError: {exc}"[:MAX_ERROR_CHARS]
     if isinstance(exc, TimeoutError):
         return "timeout"
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    kind = exc.kind if isinstance(exc, HttpClientError) else type(exc).__name__
+    return f"{kind}: {exc}"[:MAX_ERROR_CHARS]
 
 
 async def attempt(

@@ -273,16 +273,33 @@ def guarded_session(
     return aiohttp.ClientSession(connector=connector)
 
 
-def provider_client(
-    *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
+def guarded_client(
+    *,
+    limit: int,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+    keepalive_s: float = KEEPALIVE_S,
 ) -> Http1Client:
-    """The worker's client for provider calls (``worker.http1``; make it inside the event
-    loop): up to ``limit`` calls in flight, idle connections kept for
-    ``PROVIDER_KEEPALIVE_S``, TLS and the egress guard as in ``guarded_session``."""
+    """The worker's HTTP client (``worker.http1``; make it inside the event loop) for
+    provider calls and webhook POSTs: up to ``limit`` calls in flight, idle connections
+    kept ``keepalive_s``, TLS and the egress guard as in ``guarded_session``."""
     return Http1Client(
         limit=limit,
-        keepalive_s=PROVIDER_KEEPALIVE_S,
+        keepalive_s=keepalive_s,
         tls=tls_context(),
         resolver=resolver if allow_private else PublicOnlyResolver(resolver),
         socket_factory=None if allow_private else public_socket,
+    )
+
+
+def provider_client(
+    *, limit: int, allow_private: bool, resolver: AbstractResolver | None = None
+) -> Http1Client:
+    """The client provider calls go through: ``guarded_client`` with its idle
+    connections kept for ``PROVIDER_KEEPALIVE_S``."""
+    return guarded_client(
+        limit=limit,
+        allow_private=allow_private,
+        resolver=resolver,
+        keepalive_s=PROVIDER_KEEPALIVE_S,
     )

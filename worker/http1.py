@@ -85,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self._answer: asyncio.Future[Answer] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._max_body_bytes: int | None = None
         self._head_bytes = 0  # received while the head was incomplete
         self._header_bytes = 0  # of the headers parsed
         self._headers_done = False
@@ -130,6 +132,16 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
+        self._body_bytes += len(body)
+        cap = self._max_body_bytes
+        if cap is not None and self._body_bytes > cap and self._answer is not None:
+            # As much as the caller keeps: the answer ends here, and its connection
+            # (the rest of the body still on its way) is not used again.
+            if not self._answer.done():
+                status = self.parser.get_status_code()
+                body_kept = b"".join(self._body)[:cap]
+                self._answer.set_result(Answer(status, self._headers, body_kept))
+            self.closed = True
 
     def on_message_complete(self) -> None:
         answer = self._answer
@@ -151,8 +163,9 @@ class _Connection(asyncio.Protocol):
         """Whether any byte of the current answer has arrived."""
         return self._received
 
-    def send(self, request: bytes) -> asyncio.Future[Answer]:
+    def send(self, request: bytes, max_body_bytes: int | None) -> asyncio.Future[Answer]:
         self._reset()
+        self._max_body_bytes = max_body_bytes
         self._answer = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return self._answer
@@ -162,7 +175,7 @@ class _Connection(asyncio.Protocol):
         self.transport.close()
 
     def _reset(self) -> None:
-        self._headers, self._body = {}, []
+        self._headers, self._body, self._body_bytes = {}, [], 0
         self._head_bytes = self._header_bytes = 0
         self._headers_done = self._received = False
 
@@ -223,27 +236,38 @@ class Http1Client:
         return await self.request("GET", url, headers, b"", timeout_s=timeout_s)
 
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout_s: float
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        timeout_s: float,
+        max_body_bytes: int | None = None,
     ) -> Answer:
         """One call and its whole answer within ``timeout_s`` (``TimeoutError`` past it);
-        ``HttpClientError`` when it fails before that. Redirects are answers like others."""
+        ``HttpClientError`` when it fails before that. Redirects are answers like others.
+        With ``max_body_bytes``, no more of the answer's body is waited for or kept."""
         origin, target = _split(url)
         request = _request_bytes(method, target, _host_header(origin), headers, body)
         async with self._slots, asyncio.timeout(timeout_s):
             conn = self._kept(origin)
             if conn is not None:
                 try:
-                    return await self._exchange(origin, conn, request)
+                    return await self._exchange(origin, conn, request, max_body_bytes)
                 except ReadError:
                     # Closed by the server while kept: a GET is sent again, once, on a
                     # fresh connection (as aiohttp and httpx do); anything else fails.
                     if method != "GET" or conn.received:
                         raise
-            return await self._exchange(origin, await self._connect(origin), request)
+            conn = await self._connect(origin)
+            return await self._exchange(origin, conn, request, max_body_bytes)
 
-    async def _exchange(self, origin: Origin, conn: _Connection, request: bytes) -> Answer:
+    async def _exchange(
+        self, origin: Origin, conn: _Connection, request: bytes, max_body_bytes: int | None
+    ) -> Answer:
         try:
-            answer = await conn.send(request)
+            answer = await conn.send(request, max_body_bytes)
         except BaseException:
             self._discard(conn)
             raise

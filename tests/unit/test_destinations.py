@@ -265,7 +265,9 @@ def test_a_refused_connection_is_logged_as_one_not_as_a_timeout() -> None:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     error = send_once(f"http://127.0.0.1:{port}/hook", allow_private=True, dns=None)
-    assert error is not None and error.startswith("ConnectError: Cannot connect to host")
+    assert error is not None and error.startswith(
+        f"ConnectError: cannot connect to 127.0.0.1:{port}"
+    )
 
 
 @pytest.mark.parametrize(

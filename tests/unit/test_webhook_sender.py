@@ -7,8 +7,8 @@ import asyncio
 import threading
 
 from tests.support.http_server import Answer, LoopbackServer, Request
+from worker.delivery import RESPONSE_EXCERPT_BYTES, WebhookSender
 from worker.delivery import Answer as Attempted
-from worker.delivery import WebhookSender
 
 
 def post_all(url: str, count: int, *, concurrency: int, timeout_s: float) -> list[Attempted]:
@@ -49,3 +49,34 @@ def test_a_slow_answer_still_times_out() -> None:
         [answer] = post_all(f"{server.url}/hook", 1, concurrency=2, timeout_s=0.2)
 
     assert (answer.status_code, answer.error) == (None, "timeout")
+
+
+def test_an_endless_answer_is_cut_at_the_excerpt_without_waiting_for_the_rest() -> None:
+    """A receiver that announces a huge body and sends only its start: the attempt keeps
+    the first RESPONSE_EXCERPT_BYTES and ends at once, not at the timeout."""
+
+    async def run() -> Attempted:
+        release = asyncio.Event()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 2000)
+            await writer.drain()
+            await release.wait()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = WebhookSender(allow_private=True, concurrency=2)
+        try:
+            attempted = await sender.post(f"http://127.0.0.1:{port}/hook", {}, b"{}", 5.0)
+        finally:
+            release.set()
+            await sender.aclose()
+            server.close()
+        return attempted
+
+    attempted = asyncio.run(run())
+    assert attempted.status_code == 200 and attempted.error is None
+    assert attempted.response == "x" * RESPONSE_EXCERPT_BYTES
+    assert attempted.latency_ms < 5000
