@@ -1,12 +1,14 @@
-"""The provider calls' HTTP client: HTTP/1.1 over kept-alive connections, answers parsed
-by httptools (llhttp, in C), nothing else.
+"""The worker's HTTP client (provider calls and webhook POSTs): HTTP/1.1 over kept-alive
+connections, answers parsed by httptools (llhttp, in C), nothing else.
 
 A poll is one small GET, and at scale the client was most of a poll's CPU: aiohttp spends
-~0.16 ms of this machine's CPU per loopback GET on its request and response objects,
+~0.11-0.16 ms of this machine's CPU per loopback GET on its request and response objects,
 timers and tracing hooks (bench/results/http-floor.md). ``Http1Client`` does what the
-poll path needs and no more: GET (and POST) with a whole-call timeout, an idle pool per
-origin, a GET sent again once on a fresh connection when a kept one turns out to have
-been closed, no redirects, no cookies, no compression asked for.
+worker needs and no more: GET and POST with a whole-call timeout, an idle pool per origin
+(a kept connection with anything to read is not reused: the server has closed it), a GET
+sent again once on a fresh connection when a kept one turns out to have been closed
+anyway, an answer's body cut at ``max_body_bytes``, no redirects, no cookies, no
+compression asked for.
 
 The egress guard is the one ``destinations`` gives aiohttp: unless private addresses are
 allowed, names resolve through ``PublicOnlyResolver`` and every socket is opened by
@@ -16,6 +18,7 @@ allowed, names resolve through ``PublicOnlyResolver`` and every socket is opened
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl
 import time
@@ -170,6 +173,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(request)
         return self._answer
 
+    def dropped(self) -> bool:
+        """Whether the idle connection has something to read: the server's close (or
+        stray bytes) that the event loop has not seen yet, because it was not running
+        (a worker's loop is stopped between tasks). Asked before a kept connection is
+        reused, as urllib3 does, so a POST is not written into a closed connection."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
     def close(self) -> None:
         self.closed = True
         self.transport.close()
@@ -299,7 +314,7 @@ class Http1Client:
         oldest_kept = time.monotonic() - self._keepalive_s
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.idle_since >= oldest_kept:
+            if not conn.closed and conn.idle_since >= oldest_kept and not conn.dropped():
                 self._close_expired(idle, oldest_kept)
                 return conn
             self._discard(conn)

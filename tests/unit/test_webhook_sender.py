@@ -4,6 +4,7 @@ exchange: a fan-out larger than the pool does not time out against a healthy rec
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 from tests.support.http_server import Answer, LoopbackServer, Request
@@ -80,3 +81,47 @@ def test_an_endless_answer_is_cut_at_the_excerpt_without_waiting_for_the_rest() 
     assert attempted.status_code == 200 and attempted.error is None
     assert attempted.response == "x" * RESPONSE_EXCERPT_BYTES
     assert attempted.latency_ms < 5000
+
+
+def test_a_receiver_that_closed_its_kept_connection_between_tasks_still_gets_the_post() -> None:
+    """Each worker task is one run of the event loop; a receiver whose keep-alive is
+    shorter than the sender's closes the connection while the loop is stopped, and nothing
+    reads that close. The next POST goes out on a fresh connection instead of failing."""
+    release, closed = threading.Event(), threading.Event()
+    connections: list[socket.socket] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # listener closed: the test is over
+                return
+            connections.append(conn)
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                release.wait(5.0)  # until the sender's loop has stopped
+                conn.shutdown(socket.SHUT_RDWR)  # keep-alive over, as a receiver's can be
+                closed.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    with asyncio.Runner() as runner:
+        sender = runner.run(_sender())
+        first = runner.run(sender.post(url, {}, b"{}", 5.0))
+        release.set()
+        assert closed.wait(5.0)
+        second = runner.run(sender.post(url, {}, b"{}", 5.0))
+        runner.run(sender.aclose())
+    listener.close()
+
+    assert (first.status_code, first.error) == (200, None)
+    assert (second.status_code, second.error) == (200, None)
+    assert len(connections) == 2
+
+
+async def _sender() -> WebhookSender:
+    return WebhookSender(allow_private=True, concurrency=2)
