@@ -15,14 +15,11 @@ reads one page of an account's batches (for discovering them). Each adapter's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import aiohttp
 import httpx
 
 from worker.errors import InputError, ProviderUnavailable
-from worker.http1 import Http1Client, HttpClientError
+from worker.http1 import Answer, Http1Client, HttpClientError
 from worker.models import Connection, Snapshot
 from worker.providers.anthropic import AnthropicProvider
 from worker.providers.azure import AzureProvider
@@ -77,21 +74,13 @@ PollClient = Http1Client | httpx.AsyncClient
 FileClient = aiohttp.ClientSession | httpx.AsyncClient
 
 
-@dataclass(frozen=True)
-class RawAnswer:
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-async def _fetch(client: PollClient, request: RetrieveRequest, timeout_s: float) -> RawAnswer:
+async def _fetch(client: PollClient, request: RetrieveRequest, timeout_s: float) -> Answer:
     if isinstance(client, httpx.AsyncClient):
         response = await client.get(
             request.url, headers=request.headers, timeout=timeout_s, follow_redirects=False
         )
-        return RawAnswer(response.status_code, response.headers, response.content)
-    answer = await client.get(request.url, request.headers, timeout_s=timeout_s)
-    return RawAnswer(answer.status_code, answer.headers, answer.body)
+        return Answer(response.status_code, response.headers, response.content)
+    return await client.get(request.url, request.headers, timeout_s=timeout_s)
 
 
 async def _get(
@@ -101,10 +90,10 @@ async def _get(
     *,
     batch_id: str,
     timeout_s: float,
-) -> RawAnswer:
+) -> Answer:
     try:
         return await _fetch(client, request, timeout_s)
-    except (HttpClientError, httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except (HttpClientError, httpx.HTTPError, TimeoutError, OSError) as exc:
         raise ProviderUnavailable(
             f"{failure_kind(exc)} calling {provider.name}", batch_id=batch_id
         ) from exc
