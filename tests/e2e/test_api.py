@@ -12,6 +12,7 @@ from tests.e2e.flows import connect, new_batch_id, subscribe, watch
 from tests.e2e.stack import Stack
 from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
+from tests.support.waiting import wait_until
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -207,6 +208,26 @@ def test_registering_twice_answers_200_with_the_same_watch(
         assert api.delete(f"/v1/batches/{batch_id}").status_code == 200
         assert api.get(f"/v1/batches/{batch_id}").status_code == 404
         assert api.get("/v1/batches").json()["data"] == []
+
+
+def test_registering_a_finished_batch_again_answers_with_its_history_and_events(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    with ProviderStub("openai", api_key="sk-again-shown") as stub:
+        subscribe(api, receiver)
+        conn = connect(api, stub)
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "completed")
+        watch(api, batch_id, conn["id"])
+        shown = wait_until(lambda: (b := api.get(f"/v1/batches/{batch_id}").json())["events"] and b)
+
+        again = api.post("/v1/batches", json={"batch_id": batch_id, "connection_id": conn["id"]})
+
+        assert again.status_code == 200
+        assert again.json()["status"] == "completed"
+        assert again.json()["history"] == shown["history"] != []
+        assert [e["id"] for e in again.json()["events"]] == [e["id"] for e in shown["events"]]
+        assert again.json()["events"][0]["type"] == "batch.completed"
 
 
 def test_deleting_a_connection_in_use_is_refused(api: httpx.Client) -> None:

@@ -41,7 +41,7 @@ from worker.store import (
     WatchRegistration,
     redis_client,
 )
-from worker.store.calls import Call, run_scripts
+from worker.store.calls import Call, run_scripts, run_scripts_then
 from worker.store.client import typed
 from worker.vault import Vault
 
@@ -598,6 +598,26 @@ def test_calls_that_find_their_script_missing_load_it_and_run_once(
     assert answers == [2, "seen x", 5]
     assert raw.get(counter) == "5"  # each call ran once, not once more after the reload
     assert run_scripts(client, [Call(echo, [], ["y"], str)]) == ["seen y"]
+    raw.close()
+
+
+def test_commands_sent_after_the_calls_see_every_call_done_when_one_was_run_again(
+    server: RedisServer,
+) -> None:
+    raw = redis.Redis.from_url(server.url, decode_responses=True)
+    client = typed(raw)
+    counter = f"script-test-after-{id(client)}"
+    kept = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    lost = client.register_script("return tonumber(redis.call('INCRBY', KEYS[1], ARGV[1]))")
+    raw.script_flush()
+    client.script_load(kept.script)  # one script survives, the other is run again
+    calls = [Call(kept, [counter], [10], int), Call(lost, [counter], [2], int)]
+
+    answers, after = run_scripts_then(client, calls, lambda pipe: pipe.get(counter))
+
+    assert answers == [10, 12]
+    assert after == ["12"]  # read behind the call run again, not behind the first try
+    assert raw.get(counter) == "12"
     raw.close()
 
 

@@ -11,7 +11,7 @@ from worker.api.deps import StoreDep, TenantDep
 from worker.api.pages import PageDep, list_answer
 from worker.api.schemas import BatchIn
 from worker.api.wake_beat import beat_woken
-from worker.errors import NotFound
+from worker.errors import Conflict, NotFound
 from worker.models import BatchStatus, Watch
 from worker.store import Store
 
@@ -70,18 +70,15 @@ def detailed_view(store: Store, watch: Watch, provider: str | None = None) -> di
 def register_batch(
     body: BatchIn, tenant: TenantDep, store: StoreDep, request: Request, response: Response
 ) -> dict[str, Any]:
-    conn = store.get_connection(tenant, body.connection_id)
+    conn, existing = store.connection_and_watch(tenant, body.connection_id, body.batch_id)
     if body.endpoint_ids is not None:
         known = {e.id for e in store.list_endpoints(tenant)}
         missing = [e for e in body.endpoint_ids if e not in known]
         if missing:
             raise NotFound(f"no endpoint {missing[0]!r}")
-    existing = _existing(store, tenant, body.batch_id)
     if existing is not None and existing.connection_id != body.connection_id:
-        from worker.errors import Conflict
-
         raise Conflict(f"batch {body.batch_id} is already watched through {existing.connection_id}")
-    watch, created = store.register_watch(
+    shown = store.register_watch_shown(
         tenant,
         batch_id=body.batch_id,
         connection_id=body.connection_id,
@@ -93,16 +90,10 @@ def register_batch(
         wake_beat=True,  # for its first poll, due now
     )
     beat_woken(request)
-    if not created:
+    if not shown.created:
         response.status_code = 200
-    return detailed_view(store, watch, conn.provider)
-
-
-def _existing(store: Store, tenant: str, batch_id: str) -> Watch | None:
-    try:
-        return store.get_watch(tenant, batch_id)
-    except NotFound:
-        return None
+    events = store.latest_events(shown.event_ids)  # none for a new watch: no round trip
+    return {**batch_view(shown.watch, conn.provider), "history": shown.history, "events": events}
 
 
 @router.get("")

@@ -11,10 +11,10 @@ from typing import Any
 from worker import keys
 from worker.destinations import has_credentials, masked_url
 from worker.errors import Conflict, NotFound
-from worker.models import ENDPOINT_OPTIONS, Connection, Discovery, Endpoint
+from worker.models import ENDPOINT_OPTIONS, Connection, Discovery, Endpoint, Watch
 from worker.store import connection_activity
 from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
-from worker.store.watches import WatchesMixin
+from worker.store.watches import WatchesMixin, watch_from
 
 
 def new_id(prefix: str) -> str:
@@ -166,6 +166,19 @@ class AccountsMixin(WatchesMixin):
         if connection_id not in found:
             raise NotFound(f"no connection {connection_id!r}")
         return found[connection_id]
+
+    def connection_and_watch(
+        self, tenant: str, connection_id: str, batch_id: str
+    ) -> tuple[Connection, Watch | None]:
+        """The tenant's connection (``NotFound`` without it) and its watch of
+        ``batch_id`` if any, in one round trip: what a registration checks first."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.connection(connection_id))
+        pipe.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
+        conn_raw, watch_raw = pipe.execute()
+        if not conn_raw or conn_raw.get("tenant") != tenant:
+            raise NotFound(f"no connection {connection_id!r}")
+        return self._connection_from(conn_raw), watch_from(watch_raw) if watch_raw else None
 
     def list_connections(self, tenant: str) -> list[Connection]:
         """The tenant's connections, oldest first, with their activity."""

@@ -46,21 +46,36 @@ def run_scripts(client: Client, calls: Sequence[Call[T]]) -> list[T]:
     run again after loading it (on every primary of a Cluster). Any other error is
     raised, as a pipeline would. EVALSHA is sent as a raw command: a Cluster pipeline
     refuses its ``evalsha`` method but routes the raw command by its first key."""
+    answers, _ = run_scripts_then(client, calls, lambda pipe: None)
+    return answers
+
+
+def run_scripts_then(
+    client: Client, calls: Sequence[Call[T]], queue_after: Callable[[Pipeline], None]
+) -> tuple[list[T], list[Any]]:
+    """``run_scripts``, and in the same round trip the commands ``queue_after`` queues
+    (a write's reads of what it wrote): the calls' decoded answers, then those commands'
+    answers as Redis gave them. When a call's script was missing, the commands are sent
+    again behind the calls run again, so they always see what every call did."""
     pipe = client.pipeline(transaction=False)
     for call in calls:
         _queue(pipe, call)
+    queue_after(pipe)
     answers: list[Any] = pipe.execute(raise_on_error=False)
-    missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
+    missing = [i for i, a in enumerate(answers[: len(calls)]) if isinstance(a, NoScriptError)]
     if missing:
         for script in {calls[i].script.sha: calls[i].script for i in missing}.values():
             client.script_load(script.script)
         again = client.pipeline(transaction=False)
         for i in missing:
-            call = calls[i]
-            _queue(again, call)
-        for i, answer in zip(missing, again.execute(raise_on_error=False), strict=True):
+            _queue(again, calls[i])
+        queue_after(again)
+        retried = again.execute(raise_on_error=False)
+        for i, answer in zip(missing, retried, strict=False):
             answers[i] = answer
+        answers[len(calls) :] = retried[len(missing) :]
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer
-    return [call.decode(answer) for call, answer in zip(calls, answers, strict=True)]
+    decoded = [call.decode(answer) for call, answer in zip(calls, answers, strict=False)]
+    return decoded, answers[len(calls) :]

@@ -129,8 +129,12 @@ class EventsMixin(SubscribersMixin):
         """A watch's history, oldest first, and its latest ``limit`` events, newest first
         (as ``list_events`` of its batch): one round trip while it has no events."""
         history, event_ids = self.history_and_event_ids(wid)
-        page = self._page_of_events(list(reversed(event_ids)), None, None, limit)
-        return history, page.data
+        return history, self.latest_events(event_ids, limit=limit)
+
+    def latest_events(self, event_ids: list[str], *, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` of a watch's events (``event_ids`` oldest first), newest
+        first; no round trip for none."""
+        return self._page_of_events(list(reversed(event_ids)), None, None, limit).data
 
     def _page_of_events(
         self, ids: list[str], event_type: str | None, starting_after: str | None, limit: int

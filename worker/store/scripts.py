@@ -211,6 +211,10 @@ class Scripts(Guarded):
 
     def register_watches(self, registrations: Sequence[WatchRegistration]) -> list[bool]:
         """Start each watch unless it exists (one round trip); True where it was created."""
+        return run_scripts(self.client, self.register_calls(registrations))
+
+    def register_calls(self, registrations: Sequence[WatchRegistration]) -> list[Call[bool]]:
+        """The calls ``register_watches`` sends, for a round trip that carries more."""
         calls = []
         for reg in registrations:
             wid, p = reg.watch_id, self.keys.partition(reg.watch_id)
@@ -230,7 +234,7 @@ class Scripts(Guarded):
                     bool,
                 )
             )
-        return run_scripts(self.client, calls)
+        return calls
 
     def record_polls(
         self, records: Sequence[PollRecord], *, retention_s: int, lease_s: float

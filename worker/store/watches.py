@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from worker import keys
@@ -18,6 +19,7 @@ from worker.store.base import (
     page_of,
     queue_beat_wake,
 )
+from worker.store.calls import run_scripts_then
 from worker.store.client import Pipeline
 from worker.store.scripts import SUMMARY_FIELD, WatchRegistration
 
@@ -48,6 +50,24 @@ def _event_ids(listed: list[str], raw: dict[str, str]) -> list[str]:
     return list(dict.fromkeys([str(e) for e in listed] + _event_ids_from(raw)))
 
 
+def _history_and_event_ids(
+    history_listed: list[str], events_listed: list[str], raw: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The watch's history and event ids, from its lists of before and its hash."""
+    history = [loads_or(item, {}) for item in history_listed] + _history_from(raw)
+    return history, _event_ids(events_listed, raw)
+
+
+@dataclass(frozen=True)
+class RegisteredWatch:
+    """A registration's outcome, with what the API shows of the watch besides itself."""
+
+    watch: Watch
+    created: bool  # False: it was watched already
+    history: list[dict[str, Any]]
+    event_ids: list[str]  # oldest first
+
+
 def _summary_from(raw: dict[str, str]) -> dict[str, Any]:
     """The summary of a watch hash: its ``s:`` fields, or the one JSON field that
     watches recorded before this layout still hold."""
@@ -61,7 +81,7 @@ def _watched(raw: dict[str, str], batch_id: str) -> Watch:
     """The watch a hash holds; NotFound when there is none."""
     if not raw:
         raise NotFound(f"batch {batch_id!r} is not watched")
-    return _watch_from(raw)
+    return watch_from(raw)
 
 
 def _normalized_status(field: str | None, old_summary: str | None) -> Any:
@@ -69,7 +89,7 @@ def _normalized_status(field: str | None, old_summary: str | None) -> Any:
     return loads_or(field, None) or loads_or(old_summary, {}).get("normalized_status")
 
 
-def _watch_from(raw: dict[str, str]) -> Watch:
+def watch_from(raw: dict[str, str]) -> Watch:
     endpoint_ids = loads_or(raw.get("endpoint_ids"), None)
     return Watch(
         id=raw["id"],
@@ -110,6 +130,32 @@ class WatchesMixin(StoreBase):
         """Start watching (first poll at once, unless given); returns the watch and
         whether it was newly created. ``wake_beat``: wake beat in the same round trip
         (``StoreBase.wake_beat``)."""
+        shown = self.register_watch_shown(
+            tenant,
+            batch_id=batch_id,
+            connection_id=connection_id,
+            endpoint_ids=endpoint_ids,
+            metadata=metadata,
+            poll_interval_s=poll_interval_s,
+            first_poll_at=first_poll_at,
+            wake_beat=wake_beat,
+        )
+        return shown.watch, shown.created
+
+    def register_watch_shown(
+        self,
+        tenant: str,
+        *,
+        batch_id: str,
+        connection_id: str,
+        endpoint_ids: list[str] | None,
+        metadata: dict[str, Any],
+        poll_interval_s: float | None,
+        first_poll_at: float | None = None,
+        wake_beat: bool = False,
+    ) -> RegisteredWatch:
+        """``register_watch``, with the watch's history and event ids (what the API
+        answers with) read back in the same round trip."""
         now = time.time()
         registration = WatchRegistration(
             tenant=tenant,
@@ -121,15 +167,23 @@ class WatchesMixin(StoreBase):
             now=now,
             first_poll_at=now if first_poll_at is None else first_poll_at,
         )
-        [created] = self.scripts.register_watches([registration])
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
-        pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
-        pipe.hgetall(self.keys.watch(keys.watch_id(tenant, batch_id)))
-        if wake_beat:
-            queue_beat_wake(pipe)
-        raw = pipe.execute()[2]  # gone again only if deleted by another call meanwhile
-        return _watched(raw, batch_id), created
+        wid = registration.watch_id
+
+        def read_back(pipe: Pipeline) -> None:
+            pipe.zrem(keys.tenant_unwatched(tenant), batch_id)
+            pipe.srem(keys.tenant_unwatched_untimed(tenant), batch_id)
+            pipe.lrange(self.keys.watch_history(wid), 0, -1)
+            pipe.lrange(self.keys.watch_events(wid), 0, -1)
+            pipe.hgetall(self.keys.watch(wid))
+            if wake_beat:
+                queue_beat_wake(pipe)
+
+        calls = self.scripts.register_calls([registration])
+        [created], read = run_scripts_then(self.redis, calls, read_back)
+        _, _, history_listed, events_listed, raw = read[:5]
+        watch = _watched(raw, batch_id)  # gone again only if deleted by another call meanwhile
+        history, event_ids = _history_and_event_ids(history_listed, events_listed, raw)
+        return RegisteredWatch(watch, created, history, event_ids)
 
     def get_watch(self, tenant: str, batch_id: str) -> Watch:
         return _watched(
@@ -140,7 +194,7 @@ class WatchesMixin(StoreBase):
         pipe = self.redis.pipeline(transaction=False)
         for wid in ids:
             pipe.hgetall(self.keys.watch(wid))
-        return [_watch_from(raw) for raw in pipe.execute() if raw]
+        return [watch_from(raw) for raw in pipe.execute() if raw]
 
     def list_watches(self, tenant: str) -> list[Watch]:
         """The tenant's watches, oldest registration first, from every partition."""
@@ -209,9 +263,7 @@ class WatchesMixin(StoreBase):
         pipe.lrange(self.keys.watch_history(wid), 0, -1)
         pipe.lrange(self.keys.watch_events(wid), 0, -1)
         pipe.hgetall(self.keys.watch(wid))
-        history_listed, events_listed, raw = pipe.execute()
-        history = [loads_or(item, {}) for item in history_listed] + _history_from(raw)
-        return history, _event_ids(events_listed, raw)
+        return _history_and_event_ids(*pipe.execute())
 
     def watch_event_ids(self, wid: str) -> list[str]:
         """The ids of the watch's events, oldest first (a list of their own before)."""
