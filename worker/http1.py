@@ -351,7 +351,12 @@ class Http1Client:
         raise ConnectError(f"cannot connect to {host}:{port}: {failure}") from failure
 
     async def _addresses(self, host: str, port: int) -> Sequence[AddrInfoType]:
-        if _is_ip_literal(host) or self._resolver is None:
+        if _is_ip_literal(host):  # no name to look up: no trip to the loop's thread pool
+            return socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
+                flags=socket.AI_NUMERICHOST,
+            )  # fmt: skip
+        if self._resolver is None:
             try:
                 return await asyncio.get_running_loop().getaddrinfo(
                     host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP

@@ -5,6 +5,7 @@ kept, and how each failure reaches the poll."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -212,3 +213,33 @@ def test_bytes_after_an_answer_keep_its_connection_from_being_used_again() -> No
 
     server = with_server([answer() + answer(b"{}"), answer()], two_polls)
     assert server.connections == 2
+
+
+class RefusingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The event loop's thread pool, refusing work: a name lookup would need it."""
+
+    def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future[object]:
+        raise RuntimeError("the loop's thread pool was asked to look up a name")
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["private-allowed", "egress-guarded"])
+def test_an_ip_address_is_connected_to_without_a_name_lookup(guarded: bool) -> None:
+    async def run() -> tuple[int, str]:
+        asyncio.get_running_loop().set_default_executor(RefusingExecutor())
+        server = ScriptedServer([answer()])
+        port = await server.start()
+        try:
+            async with provider_client(limit=2, allow_private=not guarded) as client:
+                try:
+                    got = await client.get(f"http://127.0.0.1:{port}/v1/batches/b", {}, timeout_s=5)
+                except ConnectError as exc:
+                    return 0, str(exc)
+                return got.status_code, ""
+        finally:
+            server.close()
+
+    status, refused = asyncio.run(run())
+    if guarded:  # refused by the egress guard for being private, not for want of a lookup
+        assert status == 0 and "private" in refused.lower()
+    else:
+        assert (status, refused) == (200, "")
