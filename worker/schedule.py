@@ -10,8 +10,9 @@ An explicit ``poll_interval`` is kept exactly. Otherwise the adaptive policy
   later than ``expires_at``; wait a share of the distance to that estimate, so polls are
   sparse far from it and dense around it, but no longer than the run has been watched
   (an estimate from a short look misleads). A larger share when the previous poll's
-  counts gave the same estimate (a steady run: each poll confirms the last). Without
-  counts, back off with the time spent running.
+  counts gave the same estimate (a steady run: each poll confirms the last). Once that
+  share is under the floor, poll at the estimate itself rather than at the floor before
+  it. Without counts, back off with the time spent running.
 - Every interval is clamped to ``[MIN_INTERVAL_S, MAX_INTERVAL_S]`` (a failure mid-run
   is still seen within the cap) and jittered within those bounds, so batches registered
   together do not stay in lockstep.
@@ -157,6 +158,12 @@ def _running_interval_s(obs: Observation) -> float:
     if eta is None:
         return RUNNING_SHARE * running_s
     approach_s = _approach_s(eta, obs.now, _approach_share(obs, eta))
+    if approach_s < MIN_INTERVAL_S and eta > obs.now:
+        # Close to the estimate: the last requests are still running until it, and the
+        # batch still has to finalize after them, so polls at the floor before it can
+        # only find it running. Poll at the estimate itself (which leans early: see
+        # observed_rate_per_s).
+        approach_s = eta - obs.now
     return min(EVIDENCE_SHARE * running_s, approach_s)
 
 

@@ -158,6 +158,17 @@ def test_a_run_is_polled_more_often_as_its_estimated_end_nears() -> None:
     assert gaps_s[0] >= 10 * gaps_s[-1]
 
 
+def test_a_run_close_to_its_estimated_end_is_polled_at_the_estimate_not_before_it() -> None:
+    # 2.5 requests a second: done at 4000 s; 40 s before, a share of the distance (12 s)
+    # would be under the floor: the next poll goes at the estimate itself
+    obs = observe(now=RUN_STARTED_AT + 3960.0, done=int(2.5 * 3960))
+
+    assert schedule.estimated_completion_at(obs) == pytest.approx(RUN_STARTED_AT + 4000.0)
+    assert schedule.adaptive_interval_s(obs) == pytest.approx(40.0)
+    for seed in range(10):
+        assert 36.0 <= adaptive_gap_s(obs, seed) <= 44.0  # the estimate, within the jitter
+
+
 def test_the_estimate_is_the_remaining_requests_at_the_rate_seen_so_far() -> None:
     obs = observe(done=2_000, total=10_000)  # 2,000 in 3600 s: 8,000 more take 14,400 s
 
