@@ -36,7 +36,7 @@ from typing import Any
 from harness import Process
 from latency import Watching, stack, summary
 from plotting import pyplot, save
-from runs import machine, options, save_results, stop_on_sigterm, workspace
+from runs import log_folder, machine, options, save_results, stop_on_sigterm
 from stack import Sampler
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--keep-logs", type=Path, default=None, help="keep logs in this folder")
     # the loop child's own flags
     parser.add_argument("--loop-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             "seed": args.seed,
         },
     }
-    with workspace("compare") as log_dir:
+    with log_folder("compare", args.keep_logs) as log_dir:
         report.update(run(args, log_dir))
     save_results(args.out, "compare", report, markdown(report), lambda p: plot(report, p))
     return report
