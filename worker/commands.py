@@ -166,7 +166,7 @@ def worker(args: argparse.Namespace) -> int:
         # One process doing everything: no pool children (a small deployment's memory).
         pool="solo" if concurrency == 1 else "prefork",
     )
-    with embedded_beat(app, args.beat or settings.worker_beat):
+    with embedded_beat(app, args.beat or settings.worker_beat, in_process=concurrency == 1):
         node.start()
     return int(node.exitcode or 0)
 

@@ -44,6 +44,18 @@ class Runtime:
             )
         return self._poll_client
 
+    def close(self) -> None:
+        """Close the HTTP clients in the event loop they were made in, then the loop."""
+
+        async def close_clients() -> None:
+            if self._poll_client is not None:
+                await self._poll_client.aclose()
+            if self._sender is not None:
+                await self._sender.aclose()
+
+        self.run(close_clients())
+        self.runner.close()
+
     @property
     def sender(self) -> WebhookSender:
         """Webhook POSTs: aiohttp directly, at most ``DELIVERY_CONCURRENCY`` in flight."""
@@ -60,8 +72,14 @@ def runtime() -> Runtime:
     global _runtime
     pid = os.getpid()
     if _runtime is None or _runtime[0] != pid:
-        settings = get_settings()
-        store = open_store(settings)
-        store.check_layout()  # a task fails with the reason rather than miss every watch
-        _runtime = (pid, Runtime(settings=settings, store=store))
+        _runtime = (pid, new_runtime())
     return _runtime[1]
+
+
+def new_runtime() -> Runtime:
+    """A runtime of its own, for a thread that runs tasks' work outside Celery's pool
+    (beat inside a one-process worker): its loop and clients are that thread's."""
+    settings = get_settings()
+    store = open_store(settings)
+    store.check_layout()  # a task fails with the reason rather than miss every watch
+    return Runtime(settings=settings, store=store)

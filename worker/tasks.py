@@ -1,6 +1,7 @@
 """Thin Celery tasks: bind log context, call plain functions.
 
-``tick`` (sent by beat every second) claims due polls, due deliveries and due account
+``tick`` (sent by beat every second; beat inside a one-process worker runs it itself,
+``run_tick``) claims due polls, due deliveries and due account
 discoveries atomically and fans them out in chunks (a claim of one poll chunk or less it
 polls itself), and forgets watches whose retention ran out; ``poll_batches`` polls a
 chunk and makes each new event's first attempts as soon as its change is recorded (past
@@ -42,7 +43,12 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
 
 @app.task(name="batchhook.tick")
 def tick() -> dict[str, int]:
-    rt = runtime()
+    return run_tick(runtime())
+
+
+def run_tick(rt: Runtime) -> dict[str, int]:
+    """One tick with ``rt``'s store, loop and clients: the ``tick`` task's body, which
+    beat inside a one-process worker runs itself (``worker.beat``)."""
     settings = rt.settings
     now = time.time()
     # Half a tick of lookahead: a batch due just after this tick is polled now rather

@@ -5,12 +5,14 @@ must do what web + worker + beat do, in two processes, and stop cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.e2e.flows import connect, events_of, new_batch_id, subscribe, watch
 from tests.e2e.stack import Stack
@@ -20,6 +22,7 @@ from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 from worker.beat import RECHECK_S
+from worker.keys import TICK_QUEUE
 
 WAYS = {
     "flags": ({}, ("--concurrency", "1", "--beat")),
@@ -104,6 +107,67 @@ def test_one_worker_process_with_beat_inside_notifies_and_stops_cleanly(
     worker.popen.send_signal(signal.SIGTERM)  # what a platform sends on stop
     assert worker.popen.wait(timeout=15) == 0
     assert "Traceback" not in worker.log_text()
+
+
+@contextlib.contextmanager
+def pushes_to(redis_url: str, queue: str) -> Iterator[list[str]]:
+    """The pushes onto a broker queue's list (its Redis keyspace notifications) made while
+    the block runs, listed when it ends."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.config_set("notify-keyspace-events", "Kl")
+    pubsub = client.pubsub()
+    pubsub.psubscribe(f"__keyspace@*__:{queue}*")
+    pushes: list[str] = []
+    try:
+        yield pushes
+        while (message := pubsub.get_message(timeout=0.5)) is not None:
+            if message["type"] == "pmessage" and message["data"] in ("lpush", "rpush"):
+                pushes.append(message["channel"])
+    finally:
+        pubsub.close()
+        client.close()
+
+
+@pytest.mark.parametrize("small", ["flags"], indirect=True)
+def test_beat_inside_the_worker_runs_its_ticks_without_the_broker(
+    small: tuple[Stack, ManagedProcess],
+) -> None:
+    stack, _ = small
+    with (
+        pushes_to(stack.env["BATCHHOOK_REDIS_URL"], TICK_QUEUE) as pushes,
+        stack.client() as api,
+        ProviderStub("openai", api_key="sk-in-process") as stub,
+    ):
+        batch_id = new_batch_id()
+        stub.set_batch(batch_id, "in_progress")
+        watch(api, batch_id, connect(api, stub)["id"], poll_interval=1)
+        wait_until(lambda: len(stub.requests_for(batch_id)) >= 3, timeout_s=15)
+
+    assert pushes == []  # three ticks polled it; not one went through the broker
+
+
+def test_beat_inside_the_worker_keeps_ticking_through_a_redis_outage(tmp_path: Path) -> None:
+    with RedisServer() as server:
+        stack = Stack(server.url, tmp_path)
+        try:
+            stack.start_web()
+            worker = stack.start_process("worker", "worker", "--concurrency", "1", "--beat")
+            worker.wait_for_log(r"ready\.", timeout_s=30)
+            with stack.client() as api, ProviderStub("openai", api_key="sk-outage") as stub:
+                batch_id = new_batch_id()
+                stub.set_batch(batch_id, "in_progress")
+                watch(api, batch_id, connect(api, stub)["id"], poll_interval=1)
+                wait_until(lambda: len(stub.requests_for(batch_id)) >= 2, timeout_s=15)
+
+                server.kill()
+                worker.wait_for_log(r"tick_failed", timeout_s=15)  # a tick met the outage
+                server.start()
+                polled = len(stub.requests_for(batch_id))
+
+                wait_until(lambda: len(stub.requests_for(batch_id)) >= polled + 2, timeout_s=30)
+            assert worker.popen.poll() is None
+        finally:
+            stack.stop()
 
 
 @pytest.mark.parametrize("small", ["flags"], indirect=True)
