@@ -78,7 +78,7 @@ def register_batch(
             raise NotFound(f"no endpoint {missing[0]!r}")
     if existing is not None and existing.connection_id != body.connection_id:
         raise Conflict(f"batch {body.batch_id} is already watched through {existing.connection_id}")
-    shown = store.register_watch_shown(
+    shown = store.register_watch(
         tenant,
         batch_id=body.batch_id,
         connection_id=body.connection_id,

@@ -62,15 +62,14 @@ def _batch_id_of(body: bytes, connection_id: str) -> str:
 
 def _register(store: Store, conn: Connection, batch_id: str) -> Watch:
     """A watch_all connection hears of a new batch before its next listing."""
-    watch, _ = store.register_watch(
+    return store.register_watch(
         conn.tenant,
         batch_id=batch_id,
         connection_id=conn.id,
         endpoint_ids=None,
         metadata={},
         poll_interval_s=None,
-    )
-    return watch
+    ).watch
 
 
 def _poll_at_once(store: Store, wids: list[str], lease_s: float) -> list[str]:

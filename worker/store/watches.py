@@ -126,36 +126,11 @@ class WatchesMixin(StoreBase):
         poll_interval_s: float | None,
         first_poll_at: float | None = None,
         wake_beat: bool = False,
-    ) -> tuple[Watch, bool]:
-        """Start watching (first poll at once, unless given); returns the watch and
-        whether it was newly created. ``wake_beat``: wake beat in the same round trip
-        (``StoreBase.wake_beat``)."""
-        shown = self.register_watch_shown(
-            tenant,
-            batch_id=batch_id,
-            connection_id=connection_id,
-            endpoint_ids=endpoint_ids,
-            metadata=metadata,
-            poll_interval_s=poll_interval_s,
-            first_poll_at=first_poll_at,
-            wake_beat=wake_beat,
-        )
-        return shown.watch, shown.created
-
-    def register_watch_shown(
-        self,
-        tenant: str,
-        *,
-        batch_id: str,
-        connection_id: str,
-        endpoint_ids: list[str] | None,
-        metadata: dict[str, Any],
-        poll_interval_s: float | None,
-        first_poll_at: float | None = None,
-        wake_beat: bool = False,
     ) -> RegisteredWatch:
-        """``register_watch``, with the watch's history and event ids (what the API
-        answers with) read back in the same round trip."""
+        """Start watching (first poll at once, unless given): the watch, whether it was
+        newly created, and its history and event ids (what the API answers with), read
+        back in the same round trip. ``wake_beat``: wake beat in that round trip too
+        (``StoreBase.wake_beat``)."""
         now = time.time()
         registration = WatchRegistration(
             tenant=tenant,
