@@ -12,15 +12,18 @@ from redis.sentinel import Sentinel
 
 from worker.errors import ConfigError
 from worker.redis_target import RedisTarget, tls_options
+from worker.store.packing import HiredisPacker
 
 SENTINEL_TIMEOUT_S = 2.0  # a Sentinel that does not answer within this is skipped
 
 
-# Every client the store makes: answers decoded, idle connections checked and kept alive.
+# Every client the store makes: answers decoded, idle connections checked and kept alive,
+# commands packed by hiredis alone (a Cluster client does not take a packer: its own).
 CLIENT_OPTIONS: dict[str, Any] = {
     "decode_responses": True,
     "health_check_interval": 30,
     "socket_keepalive": True,
+    "command_packer": HiredisPacker(),
 }
 
 
