@@ -443,6 +443,21 @@ def test_an_event_stays_compact_and_one_stored_before_reads_the_same(store: Stor
     assert store.stored_events([older.id])[0].body == '{"old": 1}'
 
 
+def test_a_body_of_more_fields_than_one_write_takes_reads_back_whole(store: Store) -> None:
+    """_events.lua writes a body 100 fields a call: one of several hundred fields (random,
+    so deflating keeps it long) comes back as it went in, still compact."""
+    now = time.time()
+    wid = keys.watch_id(TENANT, "batch_long_body")
+    body = json.dumps({"metadata": {f"k{n}": secrets.token_urlsafe(48) for n in range(250)}})
+    event = replace(event_for(wid, "batch_long_body", ("ep_a",), now), body=body)
+    store.scripts.create_events([event], retention_s=60, lease_until=now)
+
+    key = store.keys.event(event.id)
+    assert len([f for f in store.redis.hkeys(key) if f.startswith("body:")]) > 200
+    assert store.redis.object("encoding", key) == "listpack"
+    assert store.stored_events([event.id])[0].body == body
+
+
 def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: Store) -> None:
     now = time.time()
     event = new_event(

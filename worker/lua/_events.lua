@@ -18,13 +18,20 @@ local function endpoint_union(stored, wanted)
 end
 
 -- The packed body (store/bodies.py) in fields body:1 .. body:n of 64 characters at most,
--- so the event hash keeps Redis's compact encoding.
+-- so the event hash keeps Redis's compact encoding; written up to 100 fields an HSET
+-- (one call per field was most of an event's writes; unpack has a bounded stack).
 local function set_body(ek, body)
-  local n = 0
+  local n, fields = 0, {}
   for i = 1, #body, 64 do
     n = n + 1
-    redis.call('HSET', ek, 'body:' .. n, body:sub(i, i + 63))
+    fields[#fields + 1] = 'body:' .. n
+    fields[#fields + 1] = body:sub(i, i + 63)
+    if #fields == 200 then
+      redis.call('HSET', ek, unpack(fields))
+      fields = {}
+    end
   end
+  if #fields > 0 then redis.call('HSET', ek, unpack(fields)) end
 end
 
 -- A watch keeps its history and its events' ids in its own hash, one short field each
