@@ -502,6 +502,46 @@ def test_recording_attempts_touches_only_their_keys(server: RedisServer, store: 
     }
 
 
+def test_attempts_recorded_together_count_as_if_recorded_one_by_one(
+    server: RedisServer, store: Store
+) -> None:
+    """One endpoint's attempts of events in several partitions, in one call: its run of
+    failures grows attempt by attempt and ends at the success, each attempt counted in
+    its own minute, and each delivery's state is its own attempt's."""
+    now = time.time()
+    events: list[NewEvent] = []
+    while len(events) < 6 or len({store.keys.partition(e.id) for e in events}) < min(
+        2, store.keys.partitions
+    ):  # a few of them in another partition, where there are several
+        events = [*events[-5:], new_event(tenant=TENANT, event_type="webhook.test", data={},
+                                          endpoint_ids=("ep_1",), now=now)]  # fmt: skip
+    for event in events:
+        store.create_event(event)
+    d = [keys.delivery_id(event.id, "ep_1") for event in events]
+    earlier = now - 120
+    attempts = [
+        AttemptDone(d[0], {"status": 500, "at": earlier}, "retry", now + 5, attempted=True),
+        AttemptDone(d[1], {"status": 500}, "retry", now + 5, attempted=True),
+        AttemptDone(d[2], {"error": "refused"}, "failed", None, attempted=False),
+        AttemptDone(d[3], {"status": 500}, "failed", None, attempted=True),
+        AttemptDone(d[4], {"status": 200}, "succeeded", None, attempted=True),
+        AttemptDone(d[5], {"status": 500}, "retry", now + 5, attempted=True),
+    ]
+
+    recorded: list[Any] = []
+    found = touched_by(server, lambda: recorded.extend(store.record_attempts(attempts)))
+
+    assert_confined(found, store.keys)
+    assert [r.failures for r in recorded] == [1, 2, 0, 3, 0, 1]
+    assert [r.failing_since is not None for r in recorded] == [True, True, False, True, False,
+                                                               True]  # fmt: skip
+    assert [job.state for job in store.load_delivery_jobs(d)] == [
+        "pending", "pending", "failed", "failed", "succeeded", "pending",
+    ]  # fmt: skip
+    activity = store.endpoint_activity("ep_1", now=now, minutes=3)
+    assert [(m["succeeded"], m["failed"]) for m in activity] == [(0, 1), (0, 0), (1, 3)]
+
+
 def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
     server: RedisServer, store: Store
 ) -> None:

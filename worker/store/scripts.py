@@ -135,9 +135,11 @@ def _poll_outcome(answer: Any) -> PollOutcome:
     return PollOutcome(outcome, deliveries)
 
 
-def _attempt_recorded(answer: Any) -> AttemptRecorded:
-    failures, failing_since = answer
-    return AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+def _attempts_recorded(answer: Any) -> list[AttemptRecorded]:
+    return [
+        AttemptRecorded(int(failures), float_or_none(str(failing_since)))
+        for failures, failing_since in answer
+    ]
 
 
 def _nothing(answer: Any) -> None:
@@ -156,8 +158,8 @@ class Scripts(Guarded):
         self._record_poll = register(lua("record_poll", with_events=True))
         self._record_poll_error = register(lua("record_poll_error", with_events=True))
         self._create_event = register(lua("create_event", with_events=True))
-        self._record_attempt = register(lua("record_attempt"))
-        self._record_endpoint_attempt = register(lua("record_endpoint_attempt"))
+        self._record_attempts = register(lua("record_attempts"))
+        self._record_endpoint_attempts = register(lua("record_endpoint_attempts"))
         self._take_call_budget = register(lua("take_call_budget"))
         self._pause_connection = register(lua("pause_connection"))
         self._defer_poll = register(lua("defer_poll"))
@@ -286,42 +288,61 @@ class Scripts(Guarded):
         self, attempts: Sequence[AttemptDone], *, now: float, retention_s: int
     ) -> list[AttemptRecorded]:
         """Record attempts (one round trip): each on its delivery, in its partition, and on
-        its endpoint's health, in the endpoint's slot; the endpoint's run of failures
-        after each. (A delivery that expired meanwhile records nothing; its endpoint's
-        health still counts the answer it gave.)"""
-        ks = self.keys
-        calls: list[Call[Any]] = []  # per attempt: its delivery's, then its endpoint's
-        for done in attempts:
-            did, p = done.delivery_id, ks.partition(done.delivery_id)
-            attempt_keys = [
-                ks.delivery(did), ks.delivery_attempts(did), ks.stats(p), ks.outbox(p),
-                ks.failing(p),
-            ]  # fmt: skip
-            args: list[Arg] = [
-                did, dumps(done.record), done.outcome,
-                done.next_attempt_at if done.next_attempt_at is not None else "",
-                now, keys.FAILING_KEPT,
-            ]  # fmt: skip
-            calls.append(Call(self._record_attempt, attempt_keys, args, _nothing))
-            calls.append(self._endpoint_attempt_call(done, now=now, retention_s=retention_s))
-        recorded: list[AttemptRecorded] = run_scripts(self.client, calls)[1::2]
-        return recorded
+        its endpoint's health, in the endpoint's slot, with one script call per partition
+        and one per endpoint; the endpoint's run of failures after each attempt. (A
+        delivery that expired meanwhile records nothing; its endpoint's health still
+        counts the answer it gave.)"""
+        by_partition: dict[int, list[AttemptDone]] = {}
+        by_endpoint: dict[str, list[int]] = {}
+        for index, done in enumerate(attempts):
+            by_partition.setdefault(self.keys.partition(done.delivery_id), []).append(done)
+            endpoint_id = keys.split_delivery_id(done.delivery_id)[1]
+            by_endpoint.setdefault(endpoint_id, []).append(index)
+        calls: list[Call[Any]] = [
+            self._partition_attempts_call(p, done, now=now) for p, done in by_partition.items()
+        ]
+        calls += [
+            self._endpoint_attempts_call(
+                eid, [attempts[i] for i in indexes], now=now, retention_s=retention_s
+            )
+            for eid, indexes in by_endpoint.items()
+        ]
+        answers = run_scripts(self.client, calls)[len(by_partition) :]
+        after_attempt: dict[int, AttemptRecorded] = {}
+        for indexes, after in zip(by_endpoint.values(), answers, strict=True):
+            after_attempt.update(zip(indexes, after, strict=True))
+        return [after_attempt[index] for index in range(len(attempts))]
 
-    def _endpoint_attempt_call(
-        self, done: AttemptDone, *, now: float, retention_s: int
-    ) -> Call[AttemptRecorded]:
-        endpoint_id = keys.split_delivery_id(done.delivery_id)[1]
+    def _partition_attempts_call(
+        self, p: int, attempts: list[AttemptDone], *, now: float
+    ) -> Call[None]:
         ks = self.keys
-        minute = math.floor(done.attempted_at(now) / 60)  # counted in the attempt's own minute
-        endpoint_keys = [
-            ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id),
-            ks.endpoint_minute(endpoint_id, minute),
-        ]  # fmt: skip
-        args: list[Arg] = [
-            done.delivery_id, done.outcome, now, int(done.attempted), retention_s,
-            done.event_created_at or now, keys.ENDPOINT_MINUTE_TTL_S,
-        ]  # fmt: skip
-        return Call(self._record_endpoint_attempt, endpoint_keys, args, _attempt_recorded)
+        attempt_keys = [ks.stats(p), ks.outbox(p), ks.failing(p)]
+        args: list[Arg] = [now, keys.FAILING_KEPT]
+        for done in attempts:
+            did = done.delivery_id
+            attempt_keys += [ks.delivery(did), ks.delivery_attempts(did)]
+            next_at = done.next_attempt_at if done.next_attempt_at is not None else ""
+            args += [did, dumps(done.record), done.outcome, next_at]
+        return Call(self._record_attempts, attempt_keys, args, _nothing)
+
+    def _endpoint_attempts_call(
+        self, endpoint_id: str, attempts: list[AttemptDone], *, now: float, retention_s: int
+    ) -> Call[list[AttemptRecorded]]:
+        ks = self.keys
+        endpoint_keys = [ks.endpoint_failed(endpoint_id), ks.endpoint_health(endpoint_id)]
+        minute_index: dict[int, int] = {}  # each attempt counted in its own clock minute
+        args: list[Arg] = [now, retention_s, keys.ENDPOINT_MINUTE_TTL_S]
+        for done in attempts:
+            minute = math.floor(done.attempted_at(now) / 60)
+            if minute not in minute_index:
+                endpoint_keys.append(ks.endpoint_minute(endpoint_id, minute))
+                minute_index[minute] = len(endpoint_keys)
+            args += [
+                done.delivery_id, done.outcome, int(done.attempted),
+                done.event_created_at or now, minute_index[minute],
+            ]  # fmt: skip
+        return Call(self._record_endpoint_attempts, endpoint_keys, args, _attempts_recorded)
 
     def take_call_budget(
         self, wanted: Mapping[str, int], *, calls_per_second: int, now: float
