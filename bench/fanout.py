@@ -161,7 +161,7 @@ def prepare_polled(s: Stack, store: Any, endpoints_per_event: int, total: int) -
 
 def prepare_outbox(s: Stack, store: Any, total: int) -> Prepared:
     """``total`` events of one endpoint each, written straight into the outbox (what a
-    poll's record_poll script writes) an hour ahead, then all made due at one instant:
+    poll's record_polls script writes) an hour ahead, then all made due at one instant:
     the delivery path alone, with no poll per delivery."""
     from worker import keys
     from worker.models import NewEvent

@@ -334,7 +334,7 @@ def snapshot_at(watch: models.Watch, batch: Batch, now: float) -> Snapshot:
 
 
 def recorded(watch: models.Watch, record: PollRecord) -> models.Watch:
-    """The watch after ``worker/lua/record_poll.lua`` wrote the poll (no concurrent
+    """The watch after ``worker/lua/record_polls.lua`` wrote the poll (no concurrent
     poll, so never a conflict)."""
     changed = record.status != watch.status
     return replace(

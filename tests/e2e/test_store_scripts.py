@@ -212,6 +212,45 @@ def test_a_poll_that_ends_a_watch_with_its_event_touches_only_its_keys(
     assert store.redis.ttl(store.keys.watch(reg.watch_id)) > 0  # kept for the retention only
 
 
+def test_polls_recorded_together_each_get_their_own_outcome(
+    server: RedisServer, store: Store
+) -> None:
+    """A chunk's polls over several partitions in one round trip: each is recorded as if
+    alone (a change with its event, one unchanged, one read stale, one of a watch that
+    stopped, an error), and each answer is its own poll's."""
+    now = time.time()
+    regs = [registration(f"batch_m{n}", now) for n in range(12)]
+    store.scripts.register_watches(regs)
+    wids = [reg.watch_id for reg in regs]
+    store.record_polls([completed(wids[3], None, now)])  # stopped before this chunk
+    events = {n: event_for(wids[n], f"batch_m{n}", ("ep_a",), now) for n in (0, 5, 6, 7, 8)}
+    records = [
+        completed(wids[n], events.get(n), now) for n in (0, 3, 5, 6, 7, 8)
+    ] + [
+        replace(completed(wids[1], None, now), status="in_progress", next_poll_at=now + 60,
+                expected_status="validating"),  # stale: the watch never was validating
+        replace(completed(wids[2], None, now), status="", next_poll_at=now + 60),  # unchanged
+        replace(completed(wids[4], None, now), status=None, error="HTTP 500",
+                next_poll_at=now + 30, snapshot=None, summary=None),
+    ]  # fmt: skip
+    if store.keys.partitions > 1:
+        assert len({store.keys.partition(r.watch_id) for r in records}) > 1
+
+    answers: dict[str, Any] = {}
+    found = touched_by(server, lambda: answers.update(store.record_polls(records)))
+
+    assert_confined(found, store.keys)
+    for n in (0, 5, 6, 7, 8):
+        assert answers[wids[n]] == ("changed", [keys.delivery_id(events[n].id, "ep_a")])
+    assert answers[wids[3]] == ("stopped", [])
+    assert answers[wids[1]] == ("conflict", [])
+    assert answers[wids[2]] == ("unchanged", [])
+    assert answers[wids[4]] == ("retry", [])
+    watches = {w.id: w for w in store.watches_by_id(wids)}
+    assert [watches[wids[n]].status for n in (0, 1, 2, 5)] == ["completed", None, None, "completed"]
+    assert watches[wids[4]].next_poll_at == pytest.approx(now + 30)
+
+
 def test_the_raw_answer_is_kept_only_while_it_names_a_result_file(store: Store) -> None:
     now = time.time()
     reg = registration("batch_raw", now)

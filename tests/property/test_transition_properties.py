@@ -2,7 +2,7 @@
 
 Each poll's answer goes through the provider's own parser (``Provider.snapshot``) and then
 ``plan_snapshot``; the watch is then updated from the PollRecord the way the store's
-record_poll script does. Whatever the words (OpenAI's eight, other providers' spellings,
+record_polls script does. Whatever the words (OpenAI's eight, other providers' spellings,
 words nobody knows), the plan never raises, plans at most one event per change of the
 provider's word and none for an unknown word, names the event after the normalised status,
 and stops polling at a terminal status.
@@ -144,7 +144,7 @@ ENDPOINTS = [
 
 
 def stored(watch: Watch, record: PollRecord) -> Watch:
-    """The watch after the store's record_poll script has applied this record."""
+    """The watch after the store's record_polls script has applied this record."""
     changed = record.status != watch.status
     return replace(
         watch,

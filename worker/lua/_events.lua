@@ -94,15 +94,17 @@ local function event_from_argv(first)
 end
 
 -- A watch that stopped (terminal status or watch_failed) is kept for retention_s, then
--- its hash, history and event list (KEYS[1..3]) expire; its member of ``finished``
--- (KEYS[6]) lets the sweeper drop it from the tenant's index at the same time.
-local function finish_watch(now, retention_s, member)
+-- its hash, history and event list (KEYS[k0 + 1 .. k0 + 3]; k0 is 0 unless a call
+-- records several watches) expire; its member of ``finished`` (KEYS[k0 + 6]) lets the
+-- sweeper drop it from the tenant's index at the same time.
+local function finish_watch(now, retention_s, member, k0)
+  k0 = k0 or 0
   -- The keys expire at the instant their finished score names (not retention_s from the
   -- server's later clock), so the sweep that takes the member finds them gone and drops
   -- the watch from its tenant's index.
   local forget_at = tonumber(now) + tonumber(retention_s)
   for i = 1, 3 do
-    redis.call('PEXPIREAT', KEYS[i], math.floor(forget_at * 1000))
+    redis.call('PEXPIREAT', KEYS[k0 + i], math.floor(forget_at * 1000))
   end
-  redis.call('ZADD', KEYS[6], forget_at, member)
+  redis.call('ZADD', KEYS[k0 + 6], forget_at, member)
 end

@@ -29,7 +29,7 @@ from worker.store.client import Client, Guarded
 dumps = jsoncodec.dumps_sorted  # how the store writes a JSON value
 
 
-SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_poll.lua
+SUMMARY_FIELD = "s:"  # each summary entry is a field of its own: see record_polls.lua
 
 
 def summary_fields(summary: dict[str, Any]) -> dict[str, str]:
@@ -135,6 +135,14 @@ def _poll_outcome(answer: Any) -> PollOutcome:
     return PollOutcome(outcome, deliveries)
 
 
+def _poll_outcomes(answer: Any) -> list[PollOutcome]:
+    return [_poll_outcome(one) for one in answer]
+
+
+def _next_poll_at(rec: PollRecord) -> Arg:
+    return rec.next_poll_at if rec.next_poll_at is not None else ""
+
+
 def _attempts_recorded(answer: Any) -> list[AttemptRecorded]:
     return [
         AttemptRecorded(int(failures), float_or_none(str(failing_since)))
@@ -155,7 +163,7 @@ class Scripts(Guarded):
         register = client.register_script
         self._claim_due = register(lua("claim_due"))
         self._register_watch = register(lua("register_watch"))
-        self._record_poll = register(lua("record_poll", with_events=True))
+        self._record_polls = register(lua("record_polls", with_events=True))
         self._record_poll_error = register(lua("record_poll_error", with_events=True))
         self._create_event = register(lua("create_event", with_events=True))
         self._record_attempts = register(lua("record_attempts"))
@@ -186,7 +194,8 @@ class Scripts(Guarded):
         return event_keys
 
     def _watch_keys(self, wid: str) -> list[str]:
-        """KEYS[1..6] of record_poll and record_poll_error (``finish_watch`` uses 1-3 and 6)."""
+        """A poll's first six KEYS in record_polls and record_poll_error (``finish_watch``
+        uses 1-3 and 6)."""
         ks, p = self.keys, self.keys.partition(wid)
         return [
             ks.watch(wid), ks.watch_history(wid), ks.watch_events(wid),
@@ -241,33 +250,66 @@ class Scripts(Guarded):
     def record_polls(
         self, records: Sequence[PollRecord], *, retention_s: int, lease_s: float
     ) -> list[PollOutcome]:
-        """Record each poll (one round trip): a new status with its event, or an error."""
-        return run_scripts(
-            self.client, [self._record_call(rec, retention_s, lease_s) for rec in records]
-        )
+        """Record each poll (one round trip): a new status with its event, or an error.
+        The successful polls of one partition go in one script call; each error in its own."""
+        calls: list[Call[list[PollOutcome]]] = []
+        placed: list[list[int]] = []  # the records each call answers for, in its order
+        by_partition: dict[int, list[int]] = {}
+        for index, rec in enumerate(records):
+            if rec.error is None:
+                by_partition.setdefault(self.keys.partition(rec.watch_id), []).append(index)
+            else:
+                calls.append(self._poll_error_call(rec, retention_s, lease_s))
+                placed.append([index])
+        for indexes in by_partition.values():
+            calls.append(self._polls_call([records[i] for i in indexes], retention_s, lease_s))
+            placed.append(indexes)
+        outcomes: dict[int, PollOutcome] = {}
+        for indexes, answers in zip(placed, run_scripts(self.client, calls), strict=True):
+            outcomes.update(zip(indexes, answers, strict=True))
+        return [outcomes[index] for index in range(len(records))]
 
-    def _record_call(self, rec: PollRecord, retention_s: int, lease_s: float) -> Call[PollOutcome]:
-        next_at: Arg = rec.next_poll_at if rec.next_poll_at is not None else ""
+    def _polls_call(
+        self, records: list[PollRecord], retention_s: int, lease_s: float
+    ) -> Call[list[PollOutcome]]:
+        """One call of record_polls.lua for successful polls of one partition."""
+        all_keys: list[str] = []
+        all_args: list[Arg] = []
+        for rec in records:
+            record_keys, event = self._record_keys_and_events(rec, retention_s, lease_s)
+            args: list[Arg] = [
+                rec.expected_status or "", rec.status or "", rec.now, _next_poll_at(rec),
+                dumps(rec.snapshot) if rec.snapshot is not None else "",
+                dumps(summary_fields(rec.summary or {})), retention_s,
+                keys.finished_member(rec.watch_id, rec.tenant), rec.watch_id,
+                int(rec.event is not None), len(rec.signals), *event,
+            ]  # fmt: skip
+            all_keys += record_keys
+            all_args += [len(record_keys), len(args), *args]
+        return Call(self._record_polls, all_keys, all_args, _poll_outcomes)
+
+    def _poll_error_call(
+        self, rec: PollRecord, retention_s: int, lease_s: float
+    ) -> Call[list[PollOutcome]]:
+        record_keys, event = self._record_keys_and_events(rec, retention_s, lease_s)
+        not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
+        args: list[Arg] = [
+            rec.now, _next_poll_at(rec), rec.error or "", not_found_since, retention_s,
+            keys.finished_member(rec.watch_id, rec.tenant), rec.watch_id, int(rec.backs_off),
+            *event,
+        ]  # fmt: skip
+        return Call(self._record_poll_error, record_keys, args, lambda a: [_poll_outcome(a)])
+
+    def _record_keys_and_events(
+        self, rec: PollRecord, retention_s: int, lease_s: float
+    ) -> tuple[list[str], list[Arg]]:
+        """A poll's keys (its watch's, then each event's) and its events' arguments."""
         record_keys = self._watch_keys(rec.watch_id)
         event: list[Arg] = []
         for one in (rec.event, *rec.signals) if rec.event is not None else rec.signals:
             record_keys += self._event_keys(one)
             event += event_args(one, retention_s=retention_s, lease_until=rec.now + lease_s)
-        member = keys.finished_member(rec.watch_id, rec.tenant)
-        if rec.error is None:
-            args: list[Arg] = [
-                rec.expected_status or "", rec.status or "", rec.now, next_at,
-                dumps(rec.snapshot) if rec.snapshot is not None else "",
-                dumps(summary_fields(rec.summary or {})), retention_s, member, rec.watch_id,
-                int(rec.event is not None), len(rec.signals), *event,
-            ]  # fmt: skip
-            return Call(self._record_poll, record_keys, args, _poll_outcome)
-        not_found_since = rec.not_found_since if rec.not_found_since is not None else ""
-        args = [
-            rec.now, next_at, rec.error, not_found_since, retention_s, member, rec.watch_id,
-            int(rec.backs_off), *event,
-        ]  # fmt: skip
-        return Call(self._record_poll_error, record_keys, args, _poll_outcome)
+        return record_keys, event
 
     def create_events(
         self, events: Sequence[NewEvent], *, retention_s: int, lease_until: float
