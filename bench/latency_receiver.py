@@ -1,4 +1,5 @@
-"""A webhook receiver for the latency benchmarks, in its own process (aiohttp).
+"""A webhook receiver for the latency benchmarks, in its own process (served by
+``standin_http``: plain asyncio and httptools).
 
 Every POST, on any path, is verified with the ``standardwebhooks`` library against the
 endpoint secret (``--secret`` or ``POST /_control/secret {"secret": "whsec_..."}``) and
@@ -12,14 +13,12 @@ returns them (``?since=N`` skips the first N); ``POST /_control/reset`` forgets 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from standin_http import Handler, command_line, serve_receiver
+from standin_http import Handler, Request, Response, command_line, json_response, serve_receiver
 
 
 class Receiver:
@@ -37,17 +36,17 @@ class Receiver:
             "POST reset": self.reset,
         }
 
-    async def hook(self, request: web.Request) -> web.Response:
+    def hook(self, request: Request) -> Response:
         arrived_at = time.time()
-        body = await request.read()
         if self.webhook is None:
             self.invalid += 1
-            return web.json_response({"error": "no secret set"}, status=401)
+            return json_response({"error": "no secret set"}, status=401)
         try:
-            payload = self.webhook.verify(body, dict(request.headers))
+            # The header names are in lower case, as the library looks them up.
+            payload = self.webhook.verify(request.body, request.headers)
         except WebhookVerificationError:
             self.invalid += 1
-            return web.json_response({"error": "invalid signature"}, status=401)
+            return json_response({"error": "invalid signature"}, status=401)
         received_at = time.time()
         webhook_id = request.headers.get("webhook-id", "")
         if webhook_id in self.seen:
@@ -64,32 +63,29 @@ class Receiver:
                 "path": request.path,
             }
         )
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
-    async def set_secret(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    def set_secret(self, request: Request) -> Response:
+        body = request.json()
         self.webhook = Webhook(body["secret"])
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
-    async def list_received(self, request: web.Request) -> web.Response:
+    def list_received(self, request: Request) -> Response:
         since = int(request.query.get("since", "0"))
-        return web.Response(
-            text=json.dumps(
-                {
-                    "count": len(self.received),
-                    "invalid": self.invalid,
-                    "duplicates": self.duplicates,
-                    "received": self.received[since:],
-                }
-            ),
-            content_type="application/json",
+        return json_response(
+            {
+                "count": len(self.received),
+                "invalid": self.invalid,
+                "duplicates": self.duplicates,
+                "received": self.received[since:],
+            }
         )
 
-    async def reset(self, _: web.Request) -> web.Response:
+    def reset(self, _: Request) -> Response:
         self.received.clear()
         self.seen.clear()
         self.invalid = self.duplicates = 0
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""A fast stand-in for OpenAI's batch API, in its own process (aiohttp), for benchmarks.
+"""A fast stand-in for OpenAI's batch API, in its own process (served by ``standin_http``:
+plain asyncio and httptools), for benchmarks.
 
 ``GET /v1/batches/{id}`` answers an OpenAI batch object. A batch's status is, in order of
 precedence: the last status set for it (``POST /_control/set``), the status its timeline
@@ -20,11 +21,11 @@ import bisect
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from standin_http import command_line, control_routes, serve
+from standin_http import Request, Response, Routes, command_line, json_response, serve
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # the repository, for tests.support
 from tests.support.openai_batch import DAY_S, openai_batch
@@ -71,15 +72,22 @@ class Provider:
         start, end = times[index], times[index + 1]
         return min(max((now - start) / (end - start), 0.0), 1.0) if end > start else 0.0
 
-    async def retrieve(self, request: web.Request) -> web.Response:
+    def retrieve(self, request: Request) -> Response | Awaitable[Response]:
         auth = request.headers.get(API_KEY_HEADER, "")
         if not auth.startswith("Bearer "):
             self.unauthorised += 1
-            return web.json_response({"error": {"message": "no key"}}, status=401)
+            return json_response({"error": {"message": "no key"}}, status=401)
         self.requests_by_key[auth.removeprefix("Bearer ")] += 1
-        batch_id = request.match_info["batch_id"]
+        batch_id = request.params["batch_id"]
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            return self.answer_later(batch_id)
+        return self.answer(batch_id)
+
+    async def answer_later(self, batch_id: str) -> Response:
+        await asyncio.sleep(self.delay_s)
+        return self.answer(batch_id)
+
+    def answer(self, batch_id: str) -> Response:
         now = time.time()
         status = self.status_of(batch_id, now)
         self.requests += 1
@@ -88,28 +96,28 @@ class Provider:
             self.requests_by_batch[batch_id] += 1
             tracked.setdefault(status, now)
         share = self.done_share(batch_id, status, now)
-        return web.json_response(batch_object(batch_id, status, now, share))
+        return json_response(batch_object(batch_id, status, now, share))
 
-    async def set_status(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    def set_status(self, request: Request) -> Response:
+        body = request.json()
         for batch_id in body["ids"]:
             self.fixed[batch_id] = body["status"]
             self.served.setdefault(batch_id, {})
-        return web.json_response({"set": len(body["ids"])})
+        return json_response({"set": len(body["ids"])})
 
-    async def set_timelines(self, request: web.Request) -> web.Response:
+    def set_timelines(self, request: Request) -> Response:
         """``{"timelines": {batch_id: [[unix_time, status], ...]}}`` (times ascending)."""
-        body = await request.json()
+        body = request.json()
         for batch_id, steps in body["timelines"].items():
             self.timelines[batch_id] = ([float(t) for t, _ in steps], [s for _, s in steps])
             self.served.setdefault(batch_id, {})
-        return web.json_response({"set": len(body["timelines"])})
+        return json_response({"set": len(body["timelines"])})
 
-    async def served_times(self, _: web.Request) -> web.Response:
-        return web.json_response(self.served)
+    def served_times(self, _: Request) -> Response:
+        return json_response(self.served)
 
-    async def stats(self, _: web.Request) -> web.Response:
-        return web.json_response(
+    def stats(self, _: Request) -> Response:
+        return json_response(
             {
                 "requests": self.requests,
                 "unauthorised": self.unauthorised,
@@ -138,22 +146,18 @@ def batch_object(
     )
 
 
-def make_app(provider: Provider) -> web.Application:
-    app = web.Application()
-    app.add_routes(
-        [
-            web.get("/v1/batches/{batch_id}", provider.retrieve),
-            *control_routes(
-                {
-                    "POST set": provider.set_status,
-                    "POST timelines": provider.set_timelines,
-                    "GET served": provider.served_times,
-                    "GET stats": provider.stats,
-                }
-            ),
-        ]
+def make_routes(provider: Provider) -> Routes:
+    routes = Routes()
+    routes.add("GET", "/v1/batches/{batch_id}", provider.retrieve)
+    routes.add_control(
+        {
+            "POST set": provider.set_status,
+            "POST timelines": provider.set_timelines,
+            "GET served": provider.served_times,
+            "GET stats": provider.stats,
+        }
     )
-    return app
+    return routes
 
 
 def main() -> None:
@@ -167,7 +171,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     provider = Provider(args.default_status, args.delay_ms / 1000, args.progress_counts)
-    serve(make_app(provider), args.port)
+    serve(make_routes(provider), args.port)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A fast webhook receiver for the fan-out benchmark, in its own process (aiohttp).
+"""A fast webhook receiver for the fan-out benchmark, in its own process (served by
+``standin_http``: plain asyncio and httptools).
 
 Any ``POST`` outside ``/_control/`` is answered ``200`` at once (empty body). Each receipt
 is counted per path and recorded as (``webhook-id``, path, ``time.time()``). Every
@@ -17,15 +18,13 @@ the same path), verified, verification failures, first and last receipt time.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
 
-from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from standin_http import Handler, command_line, serve_receiver
+from standin_http import Handler, Request, Response, command_line, json_response, serve_receiver
 
 
 class Receiver:
@@ -51,8 +50,7 @@ class Receiver:
         self.verify_failures = 0
         self.failure_examples: list[str] = []
 
-    async def hook(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    def hook(self, request: Request) -> Response:
         now = time.time()
         path = request.path
         webhook_id = request.headers.get("webhook-id", "")
@@ -63,15 +61,15 @@ class Receiver:
             self.duplicates += 1
         self.seen.add(key)
         if len(self.receipts) % self.verify_every == 0:
-            self.verify(path, body, request)
-        return web.Response(status=200)
+            self.verify(path, request)
+        return Response(200)
 
-    def verify(self, path: str, body: bytes, request: web.Request) -> None:
+    def verify(self, path: str, request: Request) -> None:
         webhook = self.secrets.get(path)
         try:
             if webhook is None:
                 raise WebhookVerificationError(f"no secret for {path}")
-            webhook.verify(body, dict(request.headers))
+            webhook.verify(request.body, request.headers)  # names in lower case, as it asks
         except WebhookVerificationError as exc:
             self.verify_failures += 1
             if len(self.failure_examples) < 5:
@@ -79,13 +77,13 @@ class Receiver:
             return
         self.verified += 1
 
-    async def set_secrets(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    def set_secrets(self, request: Request) -> Response:
+        body = request.json()
         for path, secret in body["secrets"].items():
             self.secrets[path] = Webhook(secret)
-        return web.json_response({"secrets": len(self.secrets)})
+        return json_response({"secrets": len(self.secrets)})
 
-    async def stats(self, _: web.Request) -> web.Response:
+    def stats(self, _: Request) -> Response:
         times = [t for _, _, t in self.receipts]
         answer: dict[str, Any] = {
             "received": len(self.receipts),
@@ -98,15 +96,15 @@ class Receiver:
             "first_at": min(times) if times else None,
             "last_at": max(times) if times else None,
         }
-        return web.json_response(answer)
+        return json_response(answer)
 
-    async def list_receipts(self, request: web.Request) -> web.Response:
+    def list_receipts(self, request: Request) -> Response:
         since = int(request.query.get("since", "0"))
-        return web.Response(text=json.dumps(self.receipts[since:]), content_type="application/json")
+        return json_response(self.receipts[since:])
 
-    async def reset(self, _: web.Request) -> web.Response:
+    def reset(self, _: Request) -> Response:
         self.reset_counts()
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
 
 def main() -> None:
