@@ -9,6 +9,7 @@ records.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +181,18 @@ def failure_reason(exc: BaseException) -> str:
     return f"{kind}: {exc}"[:MAX_ERROR_CHARS]
 
 
+@functools.lru_cache(maxsize=4096)
+def destination_refusal(url: str, allow_private: bool) -> str | None:
+    """Why no event may go to ``url``, None when it may. Judged without DNS (names are
+    judged on connect, by the client's resolver), so the answer only depends on the URL:
+    cached, as an endpoint's URL is judged again on every attempt."""
+    try:
+        check_destination(url, allow_private=allow_private, resolve=False)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
 async def attempt(
     sender: WebhookSender,
     job: DeliveryJob,
@@ -196,11 +209,9 @@ async def attempt(
         return refused(job, "endpoint deleted", now=now)
     if endpoint.disabled:
         return refused(job, f"endpoint disabled: {endpoint.disabled_reason}", now=now)
-    try:
-        # Names are judged on connect, by the client's resolver: no blocking DNS here.
-        check_destination(endpoint.url, allow_private=allow_private, resolve=False)
-    except InputError as exc:
-        return refused(job, str(exc), now=now)
+    refusal = destination_refusal(endpoint.url, allow_private)
+    if refusal is not None:
+        return refused(job, refusal, now=now)
     sent = (job.body if body is None else body).encode()
     headers = signing.webhook_headers(endpoint.signing_secrets(now), job.event_id, int(now), sent)
     if is_queue_url(endpoint.url):

@@ -18,6 +18,7 @@ allowed, names resolve through ``PublicOnlyResolver`` and every socket is opened
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import socket
 import ssl
@@ -391,7 +392,9 @@ class Http1Client:
         return sock
 
 
+@functools.lru_cache(maxsize=4096)
 def _split(url: str) -> tuple[Origin, str]:
+    """Cached: a webhook endpoint's URL comes again on every attempt."""
     parts = urlsplit(url)
     scheme, host = parts.scheme, parts.hostname
     if scheme not in ("http", "https") or not host:
