@@ -25,26 +25,30 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   end
   if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
   local current = redis.call('HGET', wk, 'status') or ''
-  redis.call('HSET', wk, 'last_polled_at', now, 'errors', 0, 'backoff_errors', 0)
   -- One short field per summary entry, so the hash keeps Redis's compact encoding (every
   -- value of 64 bytes or less), and none for an entry that is null (nor for the last
-  -- error, now past); 'summary' is where watches recorded before kept it whole.
-  local summary, pairs_, nulls = cjson.decode(ARGV[a0 + 6]), {}, {'summary', 'last_error'}
+  -- error, now past); 'summary' is where watches recorded before kept it whole. The raw
+  -- answer is kept only while it names a result file. All set in one HSET, all
+  -- dropped in one HDEL.
+  local summary = cjson.decode(ARGV[a0 + 6])
+  local fields = {'last_polled_at', now, 'errors', 0, 'backoff_errors', 0}
+  local nulls = {'summary', 'last_error'}
   for field, value in pairs(summary) do
     if value == 'null' then
       nulls[#nulls + 1] = field
     else
-      pairs_[#pairs_ + 1] = field
-      pairs_[#pairs_ + 1] = value
+      fields[#fields + 1] = field
+      fields[#fields + 1] = value
     end
   end
-  if #pairs_ > 0 then redis.call('HSET', wk, unpack(pairs_)) end
-  redis.call('HDEL', wk, unpack(nulls))
-  if ARGV[a0 + 5] == '' then  -- the raw answer is kept only while it names a result file
-    redis.call('HDEL', wk, 'snapshot')
+  if ARGV[a0 + 5] == '' then
+    nulls[#nulls + 1] = 'snapshot'
   else
-    redis.call('HSET', wk, 'snapshot', ARGV[a0 + 5])
+    fields[#fields + 1] = 'snapshot'
+    fields[#fields + 1] = ARGV[a0 + 5]
   end
+  redis.call('HSET', wk, unpack(fields))
+  redis.call('HDEL', wk, unpack(nulls))
   redis.call('HINCRBY', wk, 'polls', 1)
   redis.call('HINCRBY', stats, 'polls', 1)
   local function reschedule()
