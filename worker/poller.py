@@ -346,14 +346,15 @@ def schedule_lags(watches: list[Watch], now: float) -> list[float]:
 
 
 def _log_outcome(watch: Watch, record: PollRecord, outcome: str) -> None:
-    bound = log.bind(batch_id=watch.batch_id, watch_id=watch.id)
+    ids = {"batch_id": watch.batch_id, "watch_id": watch.id}
     if record.summary and record.summary.get("normalized_status") == UNKNOWN_STATUS:
-        bound.warning("batch_status_unknown", status=record.status)
+        log.warning("batch_status_unknown", **ids, status=record.status)
     if record.error is not None:
-        bound.warning("batch_poll_failed", error=record.error, outcome=outcome)
+        log.warning("batch_poll_failed", **ids, error=record.error, outcome=outcome)
     elif outcome == "changed":
-        bound.info(
+        log.info(
             "batch_status_changed",
+            **ids,
             previous_status=watch.status,
             status=record.status,
             event_id=record.event.id if record.event else None,

@@ -214,7 +214,7 @@ class Settings(BaseSettings):
 
     @property
     def retry_delays_s(self) -> tuple[float, ...]:
-        return tuple(float(p) for p in self.retry_schedule.split(",") if p)
+        return _delays_s(self.retry_schedule)
 
     @property
     def effective_public_url(self) -> str:
@@ -246,3 +246,9 @@ def get_settings() -> Settings:
 def environ_snapshot() -> dict[str, str]:
     """The process environment, for starting child processes (the dev command)."""
     return dict(os.environ)
+
+
+@functools.lru_cache(maxsize=8)
+def _delays_s(schedule: str) -> tuple[float, ...]:
+    """Cached: every attempt asks for the retry schedule."""
+    return tuple(float(p) for p in schedule.split(",") if p)
