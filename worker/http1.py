@@ -201,7 +201,11 @@ class _Connection(asyncio.Protocol):
             "transfer-encoding", ""
         )
 
-    def _fail(self, exc: HttpClientError) -> None:
+    def time_out(self) -> None:
+        """The caller's deadline passed: its answer fails with ``TimeoutError``."""
+        self._fail(TimeoutError())
+
+    def _fail(self, exc: HttpClientError | TimeoutError) -> None:
         self.closed = True
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(exc)
@@ -266,27 +270,51 @@ class Http1Client:
         With ``max_body_bytes``, no more of the answer's body is waited for or kept."""
         origin, target = _split(url)
         request = _request_bytes(method, target, _host_header(origin), headers, body)
-        async with self._slots, asyncio.timeout(timeout_s):
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        await self._take_slot(deadline)
+        try:
             conn = self._kept(origin)
             if conn is not None:
                 try:
-                    return await self._exchange(origin, conn, request, max_body_bytes)
+                    return await self._exchange(origin, conn, request, max_body_bytes, deadline)
                 except ReadError:
                     # Closed by the server while kept: a GET is sent again, once, on a
                     # fresh connection (as aiohttp and httpx do); anything else fails.
                     if method != "GET" or conn.received:
                         raise
-            conn = await self._connect(origin)
-            return await self._exchange(origin, conn, request, max_body_bytes)
+            async with asyncio.timeout_at(deadline):
+                conn = await self._connect(origin)
+            return await self._exchange(origin, conn, request, max_body_bytes, deadline)
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self, deadline: float) -> None:
+        """One of the ``limit`` slots, waited for until ``deadline`` at most."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # at once: no timer needed
+            return
+        async with asyncio.timeout_at(deadline):
+            await self._slots.acquire()
 
     async def _exchange(
-        self, origin: Origin, conn: _Connection, request: bytes, max_body_bytes: int | None
+        self,
+        origin: Origin,
+        conn: _Connection,
+        request: bytes,
+        max_body_bytes: int | None,
+        deadline: float,
     ) -> Answer:
+        # The answer is given up on at the deadline by one timer on the loop: cheaper, on
+        # every call, than asyncio.timeout's cancellation of the task.
+        answer_of = conn.send(request, max_body_bytes)
+        timer = asyncio.get_running_loop().call_at(deadline, conn.time_out)
         try:
-            answer = await conn.send(request, max_body_bytes)
+            answer = await answer_of
         except BaseException:
             self._discard(conn)
             raise
+        finally:
+            timer.cancel()
         if conn.closed:
             self._discard(conn)
         else:
