@@ -105,9 +105,18 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """structlog processor, last before rendering: no key or secret reaches a log line,
     whether under a telling name, inside a dict, or in a message or exception text."""
-    for key in list(event_dict):
-        if key not in WRITTEN_BY_US:
-            event_dict[key] = _scrub_entry(key, event_dict[key], 0)
+    for key, value in event_dict.items():  # values replaced in place: no key added
+        if key in WRITTEN_BY_US:
+            continue
+        if isinstance(key, str) and _sensitive_name(key):
+            if value not in (None, ""):
+                event_dict[key] = REDACTED
+            continue
+        kind = type(value)
+        if kind is str:
+            event_dict[key] = _scrub_text(value)
+        elif not (value is None or kind is int or kind is float or kind is bool):
+            event_dict[key] = scrub(value)  # containers, bytes, other objects
     return event_dict
 
 
