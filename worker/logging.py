@@ -97,6 +97,11 @@ def _sensitive_name(name: str) -> bool:
 def _scrub_entry(name: Any, value: Any, depth: int) -> Any:
     if isinstance(name, str) and _sensitive_name(name) and value not in (None, ""):
         return REDACTED
+    kind = type(value)  # the kinds every log line carries first, without scrub's checks
+    if kind is str:
+        return _scrub_text(value)
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
     return scrub(value, depth)
 
 
@@ -106,17 +111,8 @@ def redact_secrets(
     """structlog processor, last before rendering: no key or secret reaches a log line,
     whether under a telling name, inside a dict, or in a message or exception text."""
     for key, value in event_dict.items():  # values replaced in place: no key added
-        if key in WRITTEN_BY_US:
-            continue
-        if isinstance(key, str) and _sensitive_name(key):
-            if value not in (None, ""):
-                event_dict[key] = REDACTED
-            continue
-        kind = type(value)
-        if kind is str:
-            event_dict[key] = _scrub_text(value)
-        elif not (value is None or kind is int or kind is float or kind is bool):
-            event_dict[key] = scrub(value)  # containers, bytes, other objects
+        if key not in WRITTEN_BY_US:
+            event_dict[key] = _scrub_entry(key, value, 0)
     return event_dict
 
 
