@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     poll_timeout_s: float = 20.0
     poll_lease_s: float = 120.0
     poll_chunk_size: int = 100
+    # A claim of more than this many chunks (a surge: many batches due at one instant, a
+    # backlog) is spread over this many poll tasks, of up to tasks.SURGE_CHUNK_SIZE
+    # batches each. 0: every claim in chunks of poll_chunk_size.
+    poll_surge_tasks: int = Field(default=20, ge=0)
     poll_concurrency: int = 200
     claim_limit: int = 20000
     discovery_interval_s: float = 15.0  # how often a watch_all connection lists its batches

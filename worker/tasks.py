@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 
 import structlog
@@ -35,6 +36,9 @@ log = structlog.get_logger()
 
 DELIVERY_CHUNK = DELIVERY_CONCURRENCY  # one deliver task fills the sender
 INLINE_FIRST_ATTEMPTS = 500  # at 100 in flight, 50 s even if every one times out
+# A surge's chunks are at most this big: at one endpoint per event, their first attempts
+# are still all made by the task that polled them.
+SURGE_CHUNK_SIZE = INLINE_FIRST_ATTEMPTS
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -44,6 +48,22 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
 @app.task(name="batchhook.tick")
 def tick() -> dict[str, int]:
     return run_tick(runtime())
+
+
+def poll_chunk_size(claimed: int, chunk_size: int, surge_tasks: int) -> int:
+    """The batches each poll task of a claim of ``claimed`` gets: ``chunk_size``, unless
+    the claim is a surge of more than ``surge_tasks`` chunks (many batches due at one
+    instant, a backlog after an outage); then it is spread over ``surge_tasks`` tasks,
+    of ``SURGE_CHUNK_SIZE`` batches at most (more tasks past that).
+
+    On busy worker processes fewer, bigger tasks cost less CPU per poll and per delivery
+    (bench/fanout.py at 20,000 due at once, 2 workers x 2: 0.33 -> 0.29 CPU s per 1,000
+    deliveries at chunks of 500). A chunk's answers are read on one event loop, so a
+    bigger one delays its changes' webhooks by a few tens of milliseconds, which the
+    polls of a surge wait in the queue anyway; a steady load keeps ``chunk_size``."""
+    if surge_tasks <= 0 or claimed <= chunk_size * surge_tasks:
+        return chunk_size
+    return max(chunk_size, min(SURGE_CHUNK_SIZE, math.ceil(claimed / surge_tasks)))
 
 
 def run_tick(rt: Runtime) -> dict[str, int]:
@@ -61,10 +81,13 @@ def run_tick(rt: Runtime) -> dict[str, int]:
     due_watches = due.polls
     # A claim of one chunk or less is polled by this task, once the deliveries and listings
     # are sent on: a small deployment then runs one task a second, not two. A larger claim
-    # goes out in chunks, to every worker.
+    # goes out in chunks, to every worker (a surge in bigger ones: poll_chunk_size).
     poll_here = len(due_watches) <= settings.poll_chunk_size
     if not poll_here:
-        for chunk in chunks(due_watches, settings.poll_chunk_size):
+        size = poll_chunk_size(
+            len(due_watches), settings.poll_chunk_size, settings.poll_surge_tasks
+        )
+        for chunk in chunks(due_watches, size):
             poll_batches.delay(chunk)
     for chunk in chunks(due.deliveries, DELIVERY_CHUNK):
         deliver.delay(chunk)
