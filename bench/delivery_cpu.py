@@ -7,7 +7,8 @@ one endpoint (the ``register_watch`` script, as ``scale.py`` and ``fanout.py`` d
 them due, and runs a poll task's body (``worker.tasks._poll_then_deliver``) over them in
 chunks of 500, one after the other: every batch polled, found ``completed``, its event
 recorded and its one webhook signed and sent, with the worker's JSON log lines written
-to a file.
+to a file and the cyclic collector tuned as in a worker process
+(``worker.celery_app.tune_collector``).
 
 Measured per delivery, after the first (warm-up) round: this process's CPU (user +
 system), and Redis's own time per command (``INFO commandstats``, reset before the last
@@ -34,9 +35,10 @@ from scale import create_connection, register_watches
 CHUNK = 500  # a surge chunk (worker.tasks.SURGE_CHUNK_SIZE)
 
 
-def one_round(s: FanoutStack, store: Any, rt: Any, tenant: str, batches: int) -> int:
-    """Register ``batches`` due at once for ``tenant`` and poll and deliver them; the
-    number of first attempts made."""
+def one_round(s: FanoutStack, store: Any, rt: Any, tenant: str, batches: int) -> float:
+    """Register ``batches`` due at once for ``tenant``, poll and deliver them, and answer
+    this process's CPU per first attempt made, in microseconds (the polls and attempts
+    only, not the registration)."""
     from worker import keys
     from worker.tasks import _poll_then_deliver
 
@@ -50,10 +52,12 @@ def one_round(s: FanoutStack, store: Any, rt: Any, tenant: str, batches: int) ->
     wids = [keys.watch_id(tenant, b) for b in batch_ids]
     store.poll_now(wids)
     store.redis.config_resetstat()
-    started = 0
+    started, cpu0 = 0, time.process_time()
     for i in range(0, len(wids), CHUNK):
         started += rt.run(_poll_then_deliver(rt, wids[i : i + CHUNK]))
-    return started
+    if started != batches:
+        raise RuntimeError(f"{started} first attempts for {batches} batches")
+    return (time.process_time() - cpu0) * 1e6 / started
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,16 +74,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ):
         os.environ.update({k: v for k, v in s.bh.env.items() if k.startswith("BATCHHOOK_")})
         from worker import logging as worker_logging
+        from worker.celery_app import tune_collector
         from worker.runtime import new_runtime
 
         with (log_dir / "worker.log").open("w") as worker_log:
             worker_logging.configure("json", stream=worker_log)
             rt, store = new_runtime(), s.store()
+            tune_collector()  # as a worker process does once it is set up
             per_delivery_us = []
             for index in range(rounds):
-                cpu0 = time.process_time()
-                made = one_round(s, store, rt, f"cpu{index}", per_round)
-                per_delivery_us.append((time.process_time() - cpu0) * 1e6 / made)
+                per_delivery_us.append(one_round(s, store, rt, f"cpu{index}", per_round))
             commands = store.redis.info("commandstats")
     measured = per_delivery_us[1:]
     report["worker_cpu_us_per_delivery"] = {
@@ -89,8 +93,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     report["redis_per_delivery"] = {
         name.removeprefix("cmdstat_"): {
-            "calls": stats["calls"] / made,
-            "us": stats["usec"] / made,
+            "calls": stats["calls"] / per_round,
+            "us": stats["usec"] / per_round,
         }
         for name, stats in commands.items()
         if not name.startswith("cmdstat_config")

@@ -66,15 +66,15 @@ def _configure_logging(**_: object) -> None:
 @worker_process_init.connect
 def _child_setup(**_: object) -> None:
     bh_logging.configure(get_settings().effective_log_format)
-    _tune_collector()
+    tune_collector()
 
 
 @worker_ready.connect
 def _main_process_setup(**_: object) -> None:
-    _tune_collector()  # the solo pool (`--concurrency 1`) runs every task here
+    tune_collector()  # the solo pool (`--concurrency 1`) runs every task here
 
 
-def _tune_collector() -> None:
+def tune_collector() -> None:
     # What the process holds by now (Celery, the app, the libraries) lives as long as it
     # does: keep it out of the cyclic collector, and collect the young generation less
     # often. Each poll and webhook makes thousands of short-lived objects; with the
