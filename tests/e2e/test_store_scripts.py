@@ -249,6 +249,13 @@ def test_polls_recorded_together_each_get_their_own_outcome(
     watches = {w.id: w for w in store.watches_by_id(wids)}
     assert [watches[wids[n]].status for n in (0, 1, 2, 5)] == ["completed", None, None, "completed"]
     assert watches[wids[4]].next_poll_at == pytest.approx(now + 30)
+    # A call's counts are summed and written once each: the totals are the polls' own.
+    stats = store.stats()
+    assert stats["polls_changed"] == 6  # the five of the chunk and the one before it
+    assert stats["transitions_completed"] == 6
+    assert stats["events_created"] == 5
+    assert (stats["polls_stopped"], stats["polls_conflict"], stats["polls_unchanged"]) == (1, 1, 1)
+    assert stats["polls_retry"] == stats["poll_errors"] == 1
 
 
 def test_the_raw_answer_is_kept_only_while_it_names_a_result_file(store: Store) -> None:
@@ -579,6 +586,10 @@ def test_attempts_recorded_together_count_as_if_recorded_one_by_one(
     ]  # fmt: skip
     activity = store.endpoint_activity("ep_1", now=now, minutes=3)
     assert [(m["succeeded"], m["failed"]) for m in activity] == [(0, 1), (0, 0), (1, 3)]
+    stats = store.stats()
+    assert (stats["attempts_retry"], stats["attempts_failed"], stats["attempts_succeeded"]) == (
+        3, 2, 1,
+    )  # fmt: skip
 
 
 def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(

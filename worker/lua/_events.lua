@@ -1,5 +1,6 @@
 -- Shared by the scripts that create events: writes one event and a pending delivery
--- per endpoint, and puts every delivery in the outbox, claimed until lease_until.
+-- per endpoint, and puts every delivery in the outbox, claimed until lease_until. It
+-- comes after _counts.lua, and counts events_created there (its scripts flush_counts).
 -- Its keys, from KEYS[k] (scripts.event_keys builds them): event, tenant's events,
 -- outbox, stats, the watch's hash (only when the event has a watch), then one
 -- delivery hash per endpoint, in the order of endpoint_ids.
@@ -62,7 +63,7 @@ local function create_event(k, e)
     local tenant_events = KEYS[k + 1]
     redis.call('ZADD', tenant_events, e.created_at, e.id)
     redis.call('ZREMRANGEBYSCORE', tenant_events, '-inf', tonumber(e.created_at) - tonumber(e.retention_s))
-    redis.call('HINCRBY', KEYS[k + 3], 'events_created', 1)
+    count(KEYS[k + 3], 'events_created')
   end
   local d = k + 4
   if e.watch_id ~= '' then

@@ -11,12 +11,13 @@ local stats, outbox, failing = KEYS[1], KEYS[2], KEYS[3]
 local now, failing_kept = ARGV[1], tonumber(ARGV[2])
 
 local function record(dk, attempts_key, did, attempt, outcome, next_at)
-  if redis.call('EXISTS', dk) == 0 then return 'gone' end
+  local ttl = redis.call('TTL', dk)
+  if ttl == -2 then return 'gone' end  -- no such key
   redis.call('RPUSH', attempts_key, attempt)
-  redis.call('EXPIRE', attempts_key, redis.call('TTL', dk))
+  redis.call('EXPIRE', attempts_key, ttl)
   redis.call('HINCRBY', dk, 'attempts', 1)
   redis.call('HINCRBY', dk, 'round_attempts', 1)
-  redis.call('HINCRBY', stats, 'attempts_' .. outcome, 1)
+  count(stats, 'attempts_' .. outcome)
   if outcome == 'retry' then
     redis.call('HSET', dk, 'last_attempt_at', now, 'deferred', '', 'state', 'pending',
       'next_attempt_at', next_at)
@@ -40,4 +41,5 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
   local k, a = 4 + 2 * i, 3 + 4 * i
   outcomes[i + 1] = record(KEYS[k], KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
 end
+flush_counts()
 return outcomes

@@ -12,10 +12,12 @@
 local failed_key, hk = KEYS[1], KEYS[2]
 local now, retention_s, minute_ttl = ARGV[1], ARGV[2], ARGV[3]
 
+local minutes = {}  -- the minutes counted in, each given its time to live once
+
 local function record(did, outcome, attempted, created_at, minute_key)
   if attempted then
-    redis.call('HINCRBY', minute_key, outcome == 'succeeded' and 'ok' or 'failed', 1)
-    redis.call('EXPIRE', minute_key, minute_ttl)
+    count(minute_key, outcome == 'succeeded' and 'ok' or 'failed')
+    minutes[minute_key] = true
   end
   if outcome == 'succeeded' then
     redis.call('ZREM', failed_key, did)
@@ -38,5 +40,9 @@ for i = 0, (#ARGV - 3) / 5 - 1 do
   local a = 4 + 5 * i
   after[i + 1] = record(ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3],
     KEYS[tonumber(ARGV[a + 4])])
+end
+flush_counts()
+for minute_key in pairs(minutes) do
+  redis.call('EXPIRE', minute_key, minute_ttl)
 end
 return after

@@ -11,7 +11,7 @@
 -- Counts the poll in stats: polls_<outcome>.
 local wk, due, stats = KEYS[1], KEYS[4], KEYS[5]
 local now, next_at, err, wid = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
-local function counted(outcome)
+local function counted(outcome)  -- the one count of a call, so written at once
   redis.call('HINCRBY', stats, 'polls_' .. outcome, 1)
   return outcome
 end
@@ -28,6 +28,7 @@ end
 redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '', 'watch_failed_at', now)
 redis.call('ZREM', due, wid)
 local created = create_event(7, event_from_argv(9))
+flush_counts()
 finish_watch(now, ARGV[5], ARGV[6])
 table.insert(created, 1, counted('failed'))
 return created

@@ -20,11 +20,12 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   local expected, status, now, next_at = ARGV[a0 + 1], ARGV[a0 + 2], ARGV[a0 + 3], ARGV[a0 + 4]
   local wid = ARGV[a0 + 9]
   local function counted(outcome)
-    redis.call('HINCRBY', stats, 'polls_' .. outcome, 1)
+    count(stats, 'polls_' .. outcome)
     return outcome
   end
-  if redis.call('HGET', wk, 'watching') ~= '1' then return {counted('stopped')} end
-  local current = redis.call('HGET', wk, 'status') or ''
+  local watching, current = unpack(redis.call('HMGET', wk, 'watching', 'status'))
+  if watching ~= '1' then return {counted('stopped')} end
+  current = current or ''
   -- One short field per summary entry, so the hash keeps Redis's compact encoding (every
   -- value of 64 bytes or less), and none for an entry that is null (nor for the last
   -- error, now past); 'summary' is where watches recorded before kept it whole. The raw
@@ -50,7 +51,7 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   redis.call('HSET', wk, unpack(fields))
   redis.call('HDEL', wk, unpack(nulls))
   redis.call('HINCRBY', wk, 'polls', 1)
-  redis.call('HINCRBY', stats, 'polls', 1)
+  count(stats, 'polls')
   local function reschedule()
     if next_at == '' then
       redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '')
@@ -100,7 +101,7 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   local normalized = summary['s:normalized_status']
   normalized = normalized and cjson.decode(normalized)
   if type(normalized) == 'string' then
-    redis.call('HINCRBY', stats, 'transitions_' .. normalized, 1)
+    count(stats, 'transitions_' .. normalized)
   end
   table.insert(created, 1, counted('changed'))
   return created
@@ -112,4 +113,5 @@ while args_done < #ARGV do
   answers[#answers + 1] = record_poll(keys_done, args_done + 2)
   keys_done, args_done = keys_done + key_count, args_done + 2 + arg_count
 end
+flush_counts()
 return answers

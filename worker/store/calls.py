@@ -15,12 +15,14 @@ T = TypeVar("T")
 Arg = str | int | float
 
 
-def lua(name: str, *, with_events: bool = False) -> str:
+def lua(name: str, *, with_events: bool = False, with_counts: bool = False) -> str:
+    """A script's text, after the shared parts it uses: ``_counts.lua`` (counters summed
+    and written once at the end: the script calls ``flush_counts`` before it returns)
+    and ``_events.lua`` (creating events, which counts them)."""
     folder = resources.files("worker") / "lua"
-    body = (folder / f"{name}.lua").read_text()
-    if with_events:
-        body = (folder / "_events.lua").read_text() + "\n" + body
-    return body
+    parts = ["_counts"] if with_counts or with_events else []
+    parts += ["_events"] if with_events else []
+    return "\n".join((folder / f"{part}.lua").read_text() for part in [*parts, name])
 
 
 class Call(NamedTuple, Generic[T]):
