@@ -43,14 +43,15 @@ local function add_history(wk, status, at, event_id)
   redis.call('HSET', wk, 'h:' .. n, cjson.encode({status, tonumber(at), event_id or cjson.null}))
 end
 
-local function add_watch_event(wk, event_id)
-  if redis.call('EXISTS', wk) == 0 or redis.call('HEXISTS', wk, 'e:' .. event_id) == 1 then
-    return
-  end
+local function add_watch_event(wk, event_id, watch_exists)
+  if not watch_exists and redis.call('EXISTS', wk) == 0 then return end
+  if redis.call('HEXISTS', wk, 'e:' .. event_id) == 1 then return end
   redis.call('HSET', wk, 'e:' .. event_id, redis.call('HINCRBY', wk, 'events', 1))
 end
 
-local function create_event(k, e)
+-- watch_exists: the caller has just found the event's watch (a poll of it), so
+-- add_watch_event need not look.
+local function create_event(k, e, watch_exists)
   local ek = KEYS[k]
   local stored = redis.call('HGET', ek, 'endpoint_ids')
   if stored then
@@ -67,7 +68,7 @@ local function create_event(k, e)
   end
   local d = k + 4
   if e.watch_id ~= '' then
-    add_watch_event(KEYS[d], e.id)
+    add_watch_event(KEYS[d], e.id, watch_exists)
     d = d + 1
   end
   local created = {}

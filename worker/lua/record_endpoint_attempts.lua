@@ -13,6 +13,9 @@ local failed_key, hk = KEYS[1], KEYS[2]
 local now, retention_s, minute_ttl = ARGV[1], ARGV[2], ARGV[3]
 
 local minutes = {}  -- the minutes counted in, each given its time to live once
+-- The health hash is deleted by a success; further successes of the call find it gone
+-- until a failure writes it again.
+local healthy = false
 
 local function record(did, outcome, attempted, created_at, minute_key)
   if attempted then
@@ -21,7 +24,10 @@ local function record(did, outcome, attempted, created_at, minute_key)
   end
   if outcome == 'succeeded' then
     redis.call('ZREM', failed_key, did)
-    redis.call('DEL', hk)
+    if not healthy then
+      redis.call('DEL', hk)
+      healthy = true
+    end
     return {0, ''}
   end
   if outcome == 'failed' then
@@ -30,6 +36,7 @@ local function record(did, outcome, attempted, created_at, minute_key)
     redis.call('EXPIRE', failed_key, retention_s)
   end
   if not attempted then return {0, ''} end
+  healthy = false
   local failures = redis.call('HINCRBY', hk, 'failures', 1)
   redis.call('HSETNX', hk, 'failing_since', now)
   return {failures, redis.call('HGET', hk, 'failing_since')}

@@ -27,7 +27,7 @@ if next_at ~= '' then
 end
 redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '', 'watch_failed_at', now)
 redis.call('ZREM', due, wid)
-local created = create_event(7, event_from_argv(9))
+local created = create_event(7, event_from_argv(9), true)
 flush_counts()
 finish_watch(now, ARGV[5], ARGV[6])
 table.insert(created, 1, counted('failed'))

@@ -70,7 +70,7 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   local function next_event(create)
     local e = event_from_argv(a)
     if create then
-      for _, did in ipairs(create_event(k, e)) do created[#created + 1] = did end
+      for _, did in ipairs(create_event(k, e, true)) do created[#created + 1] = did end
     end
     k = k + 5 + #cjson.decode(e.endpoint_ids)  -- event, 4 indexes, one delivery per endpoint
     a = a + 10
