@@ -635,6 +635,7 @@ def test_sweeping_finished_watches_touches_only_their_keys(
         [completed(ended.watch_id, None, now), completed(restarted.watch_id, None, now)]
     )
     store.redis.delete(store.keys.watch(ended.watch_id))  # its retention ran out
+    store.redis.hset(store.keys.watch(restarted.watch_id), "watching", 1)  # watched again
     later = now + store.retention_s + 1
 
     found = touched_by(server, lambda: store.sweep_finished(later))
@@ -643,6 +644,26 @@ def test_sweeping_finished_watches_touches_only_their_keys(
     assert [w.batch_id for w in store.list_watches(TENANT)] == ["batch_s2"]
     assert store.redis.exists(store.keys.watch(restarted.watch_id))
     assert store.sweep_finished(later) == 0
+
+
+def test_a_watch_redis_has_not_expired_yet_is_swept_once_it_has(store: Store) -> None:
+    """A sweeper whose clock runs ahead of Redis's (another host's) finds a stopped watch
+    due whose hash Redis still holds: it stays listed until the hash is gone, then leaves
+    the tenant's index with it, never staying there without its watch."""
+    now = time.time()
+    reg = registration("batch_clock", now)
+    store.scripts.register_watches([reg])
+    store.record_polls([completed(reg.watch_id, None, now)])
+    ahead = now + store.retention_s + 1  # the hash's expiry is still ahead for Redis
+
+    assert store.sweep_finished(ahead) == 0
+    assert [w.batch_id for w in store.list_watches(TENANT)] == ["batch_clock"]
+
+    store.redis.delete(store.keys.watch(reg.watch_id))  # Redis expires it
+    assert store.sweep_finished(ahead) == 1
+    index = store.keys.tenant_watches(TENANT, store.keys.partition(reg.watch_id))
+    assert store.redis.zrange(index, 0, -1) == []
+    assert store.redis.zcard(store.keys.finished(store.keys.partition(reg.watch_id))) == 0
 
 
 def test_subscriber_and_token_scripts_touch_only_their_keys(
