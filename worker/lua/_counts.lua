@@ -6,19 +6,19 @@
 -- difference.
 local counts = {}
 
-local function count(key, field, by)
+local function count(key, field)
   local fields = counts[key]
   if not fields then
     fields = {}
     counts[key] = fields
   end
-  fields[field] = (fields[field] or 0) + (by or 1)
+  fields[field] = (fields[field] or 0) + 1
 end
 
 local function flush_counts()
   for key, fields in pairs(counts) do
-    for field, by in pairs(fields) do
-      redis.call('HINCRBY', key, field, by)
+    for field, n in pairs(fields) do
+      redis.call('HINCRBY', key, field, n)
     end
   end
   counts = {}

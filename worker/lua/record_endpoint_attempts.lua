@@ -15,7 +15,7 @@ local now, retention_s, minute_ttl = ARGV[1], ARGV[2], ARGV[3]
 local minutes = {}  -- the minutes counted in, each given its time to live once
 -- The health hash is deleted by a success; further successes of the call find it gone
 -- until a failure writes it again.
-local healthy = false
+local health_deleted = false
 
 local function record(did, outcome, attempted, created_at, minute_key)
   if attempted then
@@ -24,9 +24,9 @@ local function record(did, outcome, attempted, created_at, minute_key)
   end
   if outcome == 'succeeded' then
     redis.call('ZREM', failed_key, did)
-    if not healthy then
+    if not health_deleted then
       redis.call('DEL', hk)
-      healthy = true
+      health_deleted = true
     end
     return {0, ''}
   end
@@ -36,7 +36,7 @@ local function record(did, outcome, attempted, created_at, minute_key)
     redis.call('EXPIRE', failed_key, retention_s)
   end
   if not attempted then return {0, ''} end
-  healthy = false
+  health_deleted = false
   local failures = redis.call('HINCRBY', hk, 'failures', 1)
   redis.call('HSETNX', hk, 'failing_since', now)
   return {failures, redis.call('HGET', hk, 'failing_since')}
