@@ -38,20 +38,36 @@ end
 -- A watch keeps its history and its events' ids in its own hash, one short field each
 -- (store/watches.py reads them): h:<n> = [status, at, event id or null], n counted by
 -- 'history'; e:<event id> = n, counted by 'events'. A watch gone meanwhile gets none.
-local function add_history(wk, status, at, event_id)
-  local n = redis.call('HINCRBY', wk, 'history', 1)
-  redis.call('HSET', wk, 'h:' .. n, cjson.encode({status, tonumber(at), event_id or cjson.null}))
+-- ``watch``: nil (look whether the watch exists, write at once), true (the caller has
+-- just found it: write at once), or a watch record_polls has just read, whose writes
+-- are gathered in watch.fields for its one HSET: {fields = {...}, history = its
+-- 'history' count, events = its 'events' count}.
+local function add_history(watch, status, at, event_id)
+  local fields, n = watch.fields, watch.history + 1
+  watch.history = n
+  fields[#fields + 1] = 'history'
+  fields[#fields + 1] = n
+  fields[#fields + 1] = 'h:' .. n
+  fields[#fields + 1] = cjson.encode({status, tonumber(at), event_id or cjson.null})
 end
 
-local function add_watch_event(wk, event_id, watch_exists)
-  if not watch_exists and redis.call('EXISTS', wk) == 0 then return end
+local function add_watch_event(wk, event_id, watch)
+  if watch == nil and redis.call('EXISTS', wk) == 0 then return end
   if redis.call('HEXISTS', wk, 'e:' .. event_id) == 1 then return end
-  redis.call('HSET', wk, 'e:' .. event_id, redis.call('HINCRBY', wk, 'events', 1))
+  if type(watch) ~= 'table' then
+    redis.call('HSET', wk, 'e:' .. event_id, redis.call('HINCRBY', wk, 'events', 1))
+    return
+  end
+  local fields, n = watch.fields, watch.events + 1
+  watch.events = n  -- a second event of the poll sets 'events' again, later in the HSET
+  fields[#fields + 1] = 'events'
+  fields[#fields + 1] = n
+  fields[#fields + 1] = 'e:' .. event_id
+  fields[#fields + 1] = n
 end
 
--- watch_exists: the caller has just found the event's watch (a poll of it), so
--- add_watch_event need not look.
-local function create_event(k, e, watch_exists)
+-- watch: see add_watch_event (a poll's watch, or nil).
+local function create_event(k, e, watch)
   local ek = KEYS[k]
   local stored = redis.call('HGET', ek, 'endpoint_ids')
   if stored then
@@ -68,7 +84,7 @@ local function create_event(k, e, watch_exists)
   end
   local d = k + 4
   if e.watch_id ~= '' then
-    add_watch_event(KEYS[d], e.id, watch_exists)
+    add_watch_event(KEYS[d], e.id, watch)
     d = d + 1
   end
   local created = {}
@@ -96,17 +112,23 @@ local function event_from_argv(first)
 end
 
 -- A watch that stopped (terminal status or watch_failed) is kept for retention_s, then
--- its hash, history and event list (KEYS[k0 + 1 .. k0 + 3]; k0 is 0 unless a call
--- records several watches) expire; its member of ``finished`` (KEYS[k0 + 6]) lets the
--- sweeper drop it from the tenant's index at the same time.
+-- its hash (KEYS[k0 + 1]; k0 is 0 unless a call records several watches) expires, and
+-- with it the history and event list watches kept before their hash held them
+-- (KEYS[k0 + 2 .. k0 + 3], looked for first: a watch registered since has none); its
+-- member of ``finished`` (KEYS[k0 + 6]) lets the sweeper drop it from the tenant's index
+-- at the same time.
 local function finish_watch(now, retention_s, member, k0)
   k0 = k0 or 0
   -- The keys expire at the instant their finished score names (not retention_s from the
   -- server's later clock), so the sweep that takes the member finds them gone and drops
   -- the watch from its tenant's index.
   local forget_at = tonumber(now) + tonumber(retention_s)
-  for i = 1, 3 do
-    redis.call('PEXPIREAT', KEYS[k0 + i], math.floor(forget_at * 1000))
+  local at_ms = math.floor(forget_at * 1000)
+  redis.call('PEXPIREAT', KEYS[k0 + 1], at_ms)
+  if redis.call('EXISTS', KEYS[k0 + 2], KEYS[k0 + 3]) > 0 then
+    for i = 2, 3 do
+      redis.call('PEXPIREAT', KEYS[k0 + i], at_ms)
+    end
   end
   redis.call('ZADD', KEYS[k0 + 6], forget_at, member)
 end

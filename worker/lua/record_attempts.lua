@@ -15,16 +15,15 @@ local function record(dk, attempts_key, did, attempt, outcome, next_at)
   if ttl == -2 then return 'gone' end  -- no such key
   redis.call('RPUSH', attempts_key, attempt)
   redis.call('EXPIRE', attempts_key, ttl)
-  redis.call('HINCRBY', dk, 'attempts', 1)
-  redis.call('HINCRBY', dk, 'round_attempts', 1)
+  local attempts, round_attempts = unpack(redis.call('HMGET', dk, 'attempts', 'round_attempts'))
   count(stats, 'attempts_' .. outcome)
+  local state = outcome == 'retry' and 'pending' or outcome
+  redis.call('HSET', dk, 'attempts', (tonumber(attempts) or 0) + 1,
+    'round_attempts', (tonumber(round_attempts) or 0) + 1, 'last_attempt_at', now,
+    'deferred', '', 'state', state, 'next_attempt_at', next_at)
   if outcome == 'retry' then
-    redis.call('HSET', dk, 'last_attempt_at', now, 'deferred', '', 'state', 'pending',
-      'next_attempt_at', next_at)
     redis.call('ZADD', outbox, next_at, did)
   else
-    redis.call('HSET', dk, 'last_attempt_at', now, 'deferred', '', 'state', outcome,
-      'next_attempt_at', '')
     redis.call('ZREM', outbox, did)
   end
   if outcome == 'succeeded' then

@@ -23,41 +23,45 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
     count(stats, 'polls_' .. outcome)
     return outcome
   end
-  local watching, current = unpack(redis.call('HMGET', wk, 'watching', 'status'))
+  local watching, current, polls, history, events =
+    unpack(redis.call('HMGET', wk, 'watching', 'status', 'polls', 'history', 'events'))
   if watching ~= '1' then return {counted('stopped')} end
   current = current or ''
+  -- Every field the poll sets on the watch is gathered in watch.fields and set in one HSET
+  -- (with what add_history and add_watch_event add), all it drops in one HDEL.
   -- One short field per summary entry, so the hash keeps Redis's compact encoding (every
   -- value of 64 bytes or less), and none for an entry that is null (nor for the last
   -- error, now past); 'summary' is where watches recorded before kept it whole. The raw
-  -- answer is kept only while it names a result file. All set in one HSET, all
-  -- dropped in one HDEL.
+  -- answer is kept only while it names a result file.
+  local watch = {
+    fields = {'last_polled_at', now, 'errors', 0, 'backoff_errors', 0,
+      'polls', (tonumber(polls) or 0) + 1},
+    history = tonumber(history) or 0,
+    events = tonumber(events) or 0,
+  }
+  local fields = watch.fields
+  local function set(field, value)
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
+  end
   local summary = cjson.decode(ARGV[a0 + 6])
-  local fields = {'last_polled_at', now, 'errors', 0, 'backoff_errors', 0}
   local nulls = {'summary', 'last_error'}
   for field, value in pairs(summary) do
-    if value == 'null' then
-      nulls[#nulls + 1] = field
-    else
-      fields[#fields + 1] = field
-      fields[#fields + 1] = value
-    end
+    if value == 'null' then nulls[#nulls + 1] = field else set(field, value) end
   end
-  if ARGV[a0 + 5] == '' then
-    nulls[#nulls + 1] = 'snapshot'
-  else
-    fields[#fields + 1] = 'snapshot'
-    fields[#fields + 1] = ARGV[a0 + 5]
-  end
-  redis.call('HSET', wk, unpack(fields))
-  redis.call('HDEL', wk, unpack(nulls))
-  redis.call('HINCRBY', wk, 'polls', 1)
+  if ARGV[a0 + 5] == '' then nulls[#nulls + 1] = 'snapshot' else set('snapshot', ARGV[a0 + 5]) end
   count(stats, 'polls')
+  local function write_watch()
+    redis.call('HSET', wk, unpack(fields))
+    redis.call('HDEL', wk, unpack(nulls))
+  end
   local function reschedule()
     if next_at == '' then
-      redis.call('HSET', wk, 'watching', 0, 'next_poll_at', '')
+      set('watching', 0)
+      set('next_poll_at', '')
       redis.call('ZREM', due, wid)
     else
-      redis.call('HSET', wk, 'next_poll_at', next_at)
+      set('next_poll_at', next_at)
       redis.call('ZADD', due, next_at, wid)
     end
   end
@@ -70,7 +74,7 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
   local function next_event(create)
     local e = event_from_argv(a)
     if create then
-      for _, did in ipairs(create_event(k, e, true)) do created[#created + 1] = did end
+      for _, did in ipairs(create_event(k, e, watch)) do created[#created + 1] = did end
     end
     k = k + 5 + #cjson.decode(e.endpoint_ids)  -- event, 4 indexes, one delivery per endpoint
     a = a + 10
@@ -82,21 +86,25 @@ local function record_poll(k0, a0)  -- KEYS[k0 + 1 ..], ARGV[a0 + 1 ..]: one pol
     reschedule()
     for _ = 1, status_events do next_event(false) end  -- another poll recorded the change
     create_signals()
+    write_watch()
     finish_if_stopped()
     table.insert(created, 1, counted('unchanged'))
     return created
   end
   if current ~= expected then
-    redis.call('HSET', wk, 'next_poll_at', now)
+    set('next_poll_at', now)
+    write_watch()
     redis.call('ZADD', due, now, wid)
     return {counted('conflict')}
   end
-  redis.call('HSET', wk, 'status', status, 'status_changed_at', now)
+  set('status', status)
+  set('status_changed_at', now)
   local event_id = status_events > 0 and ARGV[a0 + 12] or nil
-  add_history(wk, status, now, event_id)
+  add_history(watch, status, now, event_id)
   reschedule()
   for _ = 1, status_events do next_event(true) end
   create_signals()
+  write_watch()
   finish_if_stopped()
   local normalized = summary['s:normalized_status']
   normalized = normalized and cjson.decode(normalized)
