@@ -21,11 +21,22 @@ from worker.store import Store, open_store
 T = TypeVar("T")
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The worker's event loop: uvloop's where it is installed (not on Windows), whose
+    callbacks and socket I/O take less CPU per provider call and webhook than asyncio's
+    own loop; asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a dependency wherever it builds
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 @dataclass
 class Runtime:
     settings: Settings
     store: Store
-    runner: asyncio.Runner = field(default_factory=asyncio.Runner)
+    runner: asyncio.Runner = field(default_factory=lambda: asyncio.Runner(loop_factory=new_loop))
     _poll_client: Http1Client | None = None
     _sender: WebhookSender | None = None
 
