@@ -10,6 +10,7 @@ import functools
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
@@ -116,6 +117,28 @@ def redact_secrets(
     return event_dict
 
 
+class UtcIsoTimestamp:
+    """structlog processor: the time of the line, in UTC, as ``TimeStamper(fmt="iso",
+    utc=True)`` writes it (always to the microsecond: 2026-12-06T10:31:12.000123Z), with
+    the date and second formatted once a second rather than on every line (half its
+    cost, which on the poll path is paid by every change and every attempt)."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.formatted = ""
+
+    def __call__(
+        self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.formatted = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self.formatted}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
 def configure(log_format: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Log to ``stream`` (stderr unless given), through ``redact_secrets``."""
     out = stream if stream is not None else sys.stderr
@@ -127,13 +150,13 @@ def configure(log_format: str, level: int = logging.INFO, stream: TextIO | None 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcIsoTimestamp(),
         structlog.processors.format_exc_info,
     ]
     structlog.configure(
         processors=[*shared, redact_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.WriteLoggerFactory(out),  # a line and a flush, as print
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(out)

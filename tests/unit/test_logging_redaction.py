@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -125,3 +127,15 @@ def test_json_lines_keep_what_json_has_no_type_for_readable(json_logs: io.String
     assert line["counts"] == {"1": 2}
     assert line["seen"] == ["a"]
     assert str(line["what"]).startswith("<object object at")
+
+
+def test_each_line_carries_its_utc_time_to_the_microsecond(json_logs: io.StringIO) -> None:
+    before = datetime.now(UTC)
+    for n in range(3):
+        structlog.get_logger().info("tick", n=n)
+    after = datetime.now(UTC)
+
+    stamps = [str(line["timestamp"]) for line in lines_of(json_logs)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", s) for s in stamps)
+    times = [datetime.fromisoformat(s) for s in stamps]
+    assert before - timedelta(microseconds=1) <= times[0] <= times[1] <= times[2] <= after
