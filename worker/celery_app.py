@@ -58,14 +58,19 @@ def make_app() -> Celery:
 app = make_app()
 
 
+def _configure_logging_as_set() -> None:
+    settings = get_settings()
+    bh_logging.configure(settings.effective_log_format, settings.log_level_number)
+
+
 @setup_logging.connect
 def _configure_logging(**_: object) -> None:
-    bh_logging.configure(get_settings().effective_log_format)
+    _configure_logging_as_set()
 
 
 @worker_process_init.connect
 def _child_setup(**_: object) -> None:
-    bh_logging.configure(get_settings().effective_log_format)
+    _configure_logging_as_set()
     tune_collector()
 
 

@@ -96,7 +96,7 @@ def web(_: argparse.Namespace) -> int:
 
     settings = get_settings()
     _require_secret_key(settings)
-    bh_logging.configure(settings.effective_log_format)
+    bh_logging.configure(settings.effective_log_format, settings.log_level_number)
     store = open_store(settings)
     with contextlib.suppress(StoreUnavailable):  # Redis not up yet: /readyz will say so
         store.check_layout()

@@ -6,6 +6,7 @@ The environment wins over the file. Nothing else in the package reads ``os.envir
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +29,12 @@ def _config_file() -> Path:
     return Path.cwd() / "config" / "batchhook.toml"
 
 
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 CLUSTER_PARTITIONS = 16  # on a Redis Cluster, unless BATCHHOOK_REDIS_PARTITIONS says
 
 
@@ -53,6 +60,8 @@ class Settings(BaseSettings):
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     log_format: str | None = None
     dev: bool = False
+    # Lines below this level are not written: debug adds a line per webhook delivered.
+    log_level: str = "info"
 
     # Additions to the contract, all with defaults that suit production.
     tick_interval_s: float = 1.0
@@ -216,6 +225,14 @@ class Settings(BaseSettings):
             raise ValueError("BATCHHOOK_LOG_FORMAT must be 'json' or 'console'")
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"BATCHHOOK_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @property
     def retry_delays_s(self) -> tuple[float, ...]:
         return _delays_s(self.retry_schedule)
@@ -228,6 +245,11 @@ class Settings(BaseSettings):
     @property
     def effective_log_format(self) -> str:
         return self.log_format or ("console" if self.dev else "json")
+
+    @property
+    def log_level_number(self) -> int:
+        """``log_level`` as the logging module numbers it."""
+        return LOG_LEVELS[self.log_level]
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +17,10 @@ from tests.e2e.flows import (
     wait_for_delivery_state,
     watch,
 )
+from tests.e2e.stack import Stack
 from tests.support.provider_stub import ProviderStub
 from tests.support.receiver import Receiver
+from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
 
@@ -33,8 +37,19 @@ def only_event(api: httpx.Client, batch_id: str) -> dict[str, Any]:
     return dict(event)
 
 
+def attempts_logged(stack: Stack, event_id: str) -> list[dict[str, Any]]:
+    """The ``webhook_attempted`` lines the stack's processes wrote for an event."""
+    return [
+        line
+        for text in stack.logs().splitlines()
+        if "webhook_attempted" in text and event_id in text
+        for line in [json.loads(text[text.index("{") :])]
+        if line.get("event") == "webhook_attempted" and line.get("event_id") == event_id
+    ]
+
+
 def test_failed_attempts_are_retried_with_the_same_webhook_id(
-    api: httpx.Client, receiver: Receiver
+    stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
     receiver.respond_with(500, (503, {"retry-after": "1"}))
     with ProviderStub("openai", api_key="sk-retry") as stub:
@@ -51,6 +66,28 @@ def test_failed_attempts_are_retried_with_the_same_webhook_id(
         assert [a["status_code"] for a in attempts] == [500, 503, 200]
         assert all(a["latency_ms"] >= 0 and a["at"] > 0 for a in attempts)
         assert attempts[0]["error"] == "HTTP 500"
+        # At the default level a failed attempt is logged, a successful one is not.
+        logged = attempts_logged(stack, event["id"])
+        outcomes = [(a["outcome"], a["status_code"]) for a in logged]
+        assert outcomes == [("retry", 500), ("retry", 503)]
+
+
+def test_at_debug_level_a_successful_attempt_is_logged_too(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    with RedisServer() as server:
+        debug = Stack(server.url, tmp_path, BATCHHOOK_LOG_LEVEL="debug")
+        try:
+            debug.start()
+            with debug.client() as api, ProviderStub("openai", api_key="sk-debug") as stub:
+                subscribe(api, receiver)
+                batch_id = finished_batch(api, stub)
+                event = wait_for_delivery_state(api, only_event(api, batch_id)["id"], "succeeded")
+            [line] = attempts_logged(debug, event["id"])
+        finally:
+            debug.stop()
+
+    assert (line["outcome"], line["status_code"], line["level"]) == ("succeeded", 200, "debug")
 
 
 def test_after_the_last_attempt_the_delivery_stays_failed_and_can_be_redelivered(

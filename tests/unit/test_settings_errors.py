@@ -42,3 +42,15 @@ def test_the_older_retention_name_is_still_read(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BATCHHOOK_EVENT_RETENTION_S", "86400")
     monkeypatch.setenv("BATCHHOOK_RETRY_SCHEDULE", "5,300")
     assert Settings().retention_s == 86400
+
+
+def test_an_unknown_log_level_is_refused_with_the_levels_there_are() -> None:
+    result = run_cli("status", BATCHHOOK_LOG_LEVEL="chatty")
+    assert result.returncode == 2
+    assert "BATCHHOOK_LOG_LEVEL must be one of debug, info, warning, error" in result.stderr
+    assert "chatty" not in result.stderr
+
+
+def test_the_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHHOOK_LOG_LEVEL", "DEBUG")
+    assert Settings().log_level == "debug"
