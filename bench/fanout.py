@@ -35,7 +35,15 @@ from typing import Any
 import httpx
 from harness import SETTINGS, Samples, delta, histogram_quantile, metric
 from plotting import label, on_stack, pyplot, save
-from runs import layout_options, log_folder, new_report, options, run_and_save, stack_line
+from runs import (
+    layout_options,
+    log_folder,
+    new_report,
+    options,
+    reference_cpu_s,
+    run_and_save,
+    stack_line,
+)
 from scale import create_connection, register_watches
 from stack import Stack
 
@@ -293,6 +301,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     report = new_report("fanout.py", config)
     report["levels"] = []
+    report["reference_cpu_s"] = [reference_cpu_s()]
     with (
         log_folder("fanout", args.keep_logs) as log_dir,
         stack(log_dir, args.workers, args.concurrency, args.verify_every, env) as s,
@@ -309,6 +318,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["outbox"] = run_level(s, store, 1, prepare_outbox(s, store, total))
             print(row_text(report["outbox"]), flush=True)
         store.redis.close()
+    report["reference_cpu_s"].append(reference_cpu_s())
     rates = [lv["deliveries_per_s"] for lv in report["levels"]]
     report["target_met_all_levels"] = all(r >= TARGET_PER_S for r in rates)
     report["target_met_levels"] = [
@@ -370,6 +380,12 @@ def verdict(report: dict[str, Any]) -> str:
             f" Target {ONE_ENDPOINT_TARGET_PER_S:,.0f} deliveries/s at one endpoint per event "
             f"through polls: {met_or_not} in this run (the figure moves by a fifth between "
             "runs here: compare several, alternating)."
+        )
+    if "reference_cpu_s" in report:
+        before, after = report["reference_cpu_s"]
+        text += (
+            f" The machine's speed: a fixed Python loop (bench/runs.py: reference_cpu_s) took "
+            f"{before:.2f} s of CPU before the run and {after:.2f} s after it (lower is faster)."
         )
     return text
 

@@ -43,6 +43,20 @@ def new_report(script: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"command": command, "machine": machine(), "config": config}
 
 
+REFERENCE_LOOP = 20_000_000  # additions in reference_cpu_s: about a second here
+
+
+def reference_cpu_s() -> float:
+    """The CPU seconds a fixed pure-Python loop takes in this process now: how fast the
+    machine is at the moment of a run (lower is faster). Here the same code's CPU per unit
+    of work moves with it by a third within an hour, so runs compare only beside it."""
+    started = time.process_time()
+    total = 0
+    for i in range(REFERENCE_LOOP):
+        total += i
+    return time.process_time() - started
+
+
 def wait_until_quiet(max_load: float = 0.7, every_s: float = 30.0, limit_s: float = 3600) -> None:
     """Before a full run: wait while pytest runs or the 1-minute load is above ``max_load``."""
     deadline = time.time() + limit_s
