@@ -1,6 +1,7 @@
-"""What the bench's stand-ins share: a small HTTP/1.1 server on plain asyncio (requests parsed
-by httptools), their routes, a command line with ``--port``, and control calls under
-``/_control/`` (a receiver's takes every other POST as a webhook).
+"""What the bench's stand-ins share: a small HTTP/1.1 server on asyncio's protocols (run on
+uvloop's loop, as a worker's; requests parsed by httptools), their routes, a command line
+with ``--port``, and control calls under ``/_control/`` (a receiver's takes every other
+POST as a webhook).
 
 The stand-ins share a small machine with the system they measure, so a request costs as
 little CPU as it can: no framework, one ``asyncio.Protocol`` per connection, and a handler
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 import orjson
+import uvloop
 
 CONTROL = "/_control/"
 JSON = "application/json; charset=utf-8"
@@ -338,7 +340,8 @@ def serve_receiver(parser: argparse.ArgumentParser, build: Callable[[Any], Recei
 def serve(routes: Routes, port: int, max_body: int = MiB) -> None:
     """Serve ``routes`` on 127.0.0.1:``port`` until SIGINT or SIGTERM."""
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve(routes, port, max_body))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as a worker's loop
+        runner.run(_serve(routes, port, max_body))
 
 
 async def _serve(routes: Routes, port: int, max_body: int) -> None:
