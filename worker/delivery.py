@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,6 +21,7 @@ from worker.destinations import check_destination, guarded_client, is_queue_url
 from worker.errors import InputError
 from worker.http1 import Http1Client, HttpClientError
 from worker.queues import QueueError, QueuePublisher
+from worker.records import frozen
 from worker.store import DeliveryJob
 
 log = structlog.get_logger()
@@ -31,7 +31,7 @@ MAX_ERROR_CHARS = 300
 RESPONSE_EXCERPT_BYTES = 500
 
 
-@dataclass(frozen=True)
+@frozen
 class AttemptOutcome:
     """What happened, and what happens next: 'succeeded', 'retry' or 'failed'."""
 
@@ -42,7 +42,7 @@ class AttemptOutcome:
     attempted: bool = True  # False when refused without a request (counts for no health)
 
 
-@dataclass(frozen=True)
+@frozen
 class Answer:
     status_code: int | None
     headers: dict[str, str]

@@ -20,7 +20,7 @@ import functools
 import ipaddress
 import socket
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import field
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import aiohttp
@@ -31,6 +31,7 @@ from aiohttp.resolver import DefaultResolver
 
 from worker.errors import InputError
 from worker.http1 import Http1Client
+from worker.records import frozen
 
 QUEUE_SCHEMES = {"amqp": 5672, "nats": 4222, "redis": 6379, "rediss": 6379}
 QUEUE_PARAMS = {"amqp": ("exchange", "routing_key"), "nats": ("subject",)}
@@ -39,7 +40,7 @@ REQUIRED_PARAM = {"nats": "subject", "redis": "stream", "rediss": "stream"}
 MASK = "***"
 
 
-@dataclass(frozen=True)
+@frozen
 class QueueTarget:
     """Where a queue destination publishes: RabbitMQ (``amqp``: ``exchange``, default the
     default exchange, and ``routing_key``), NATS JetStream (``subject``) or a Redis Stream

@@ -13,15 +13,17 @@ import contextlib
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from worker.records import frozen
 
 STATE_DIR = Path(".batchhook")
 RECORD_NAME = "dev.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class DevRecord:
     """The Redis and API of a running ``batchhook dev``."""
 

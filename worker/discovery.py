@@ -14,7 +14,6 @@ listed is recorded on the connection (``last_discovery`` in the API).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import structlog
 
@@ -23,6 +22,7 @@ from worker.errors import ProviderError
 from worker.models import Connection, Discovery, Snapshot, Watch
 from worker.poller import Created, PollLimits, record_results
 from worker.providers import PollClient, list_batches
+from worker.records import frozen
 from worker.store import Store
 
 log = structlog.get_logger()
@@ -34,7 +34,7 @@ MAX_PAGES = 10
 COVERED_ROUNDS = 3
 
 
-@dataclass(frozen=True)
+@frozen
 class DiscoveryOutcome:
     listed: int
     registered: int

@@ -11,22 +11,22 @@ An endpoint failing without a break for ``disable_after_s`` is disabled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from worker import events
 from worker.models import ENDPOINT_DISABLED, Endpoint, NewEvent
+from worker.records import frozen
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 
-@dataclass(frozen=True)
+@frozen
 class CircuitPolicy:
     threshold: int
     cooldown_s: float
     max_cooldown_s: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Admission:
     """How many of an endpoint's claimed deliveries go now, and when the rest come back."""
 

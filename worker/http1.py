@@ -25,12 +25,13 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 from aiohttp import AddrInfoType
 from aiohttp.abc import AbstractResolver
+
+from worker.records import frozen
 
 USER_AGENT = "batchhook"
 MAX_HEAD_BYTES = 64 * 1024
@@ -65,7 +66,7 @@ class LocalProtocolError(HttpClientError):
     kind = "LocalProtocolError"
 
 
-@dataclass(frozen=True)
+@frozen
 class Answer:
     status_code: int
     headers: Mapping[str, str]  # names in lower case; repeated ones joined with ", "

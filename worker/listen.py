@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import httpx_sse
 from worker import signing
 from worker.errors import InputError
 from worker.models import EVENT_TYPES
+from worker.records import frozen
 
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
@@ -35,7 +35,7 @@ class Fatal(Exception):
     """The API refused the stream in a way retrying will not mend (a bad token)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Options:
     api_url: str
     token: str

@@ -9,7 +9,8 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from worker.records import frozen
 
 # How late a poll started after its due time (beat tick, queueing, chunk concurrency).
 SCHEDULE_LAG = "schedule_lag_seconds"
@@ -22,7 +23,7 @@ BUCKETS: dict[str, tuple[float, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Observations:
     """Values of one histogram, folded into per-bucket counts before they go to Redis."""
 

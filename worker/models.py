@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from worker.destinations import masked_url
+from worker.records import frozen
 
 
 class BatchStatus(enum.StrEnum):
@@ -72,7 +73,7 @@ def event_type_for(status: str) -> str:
 UNKNOWN_STATUS = "unknown"
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """One retrieve answer, normalised across providers.
 
@@ -137,7 +138,7 @@ def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@frozen
 class Discovery:
     """One successful listing of a watch_all connection's account."""
 
@@ -146,7 +147,7 @@ class Discovery:
     registered: int  # of them, the ones it started watching
 
 
-@dataclass(frozen=True)
+@frozen
 class ConnectionActivity:
     """How a connection has been used: its account's last listing (watch_all only) and
     the provider's 429s that paused its polls (``paused_until``: None once over)."""
@@ -171,7 +172,7 @@ class ConnectionActivity:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Connection:
     """A tenant's credentials for one provider account (api_key decrypted); ``activity``
     is read only where it is shown (``store.connections_by_id(..., with_activity=True)``)."""
@@ -215,7 +216,7 @@ ENDPOINT_OPTIONS = {
 BODY_FORMATS = ("standard", "slack")  # the event JSON, or a Slack incoming-webhook message
 
 
-@dataclass(frozen=True)
+@frozen
 class Endpoint:
     id: str
     tenant: str
@@ -260,7 +261,7 @@ class Endpoint:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Watch:
     """One tenant's registration of one provider batch."""
 
@@ -290,7 +291,7 @@ class Watch:
         return str(value) if value else None
 
 
-@dataclass(frozen=True)
+@frozen
 class NewEvent:
     """An event about to be written, with the deliveries it needs."""
 
@@ -304,7 +305,7 @@ class NewEvent:
     endpoint_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class PollRecord:
     """What one poll found, ready for the store: a snapshot or an error."""
 

@@ -25,6 +25,7 @@ from worker import keys, metrics
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import PollClient, retrieve
+from worker.records import frozen
 from worker.signals import DEFAULT_STALL, StallThresholds
 from worker.store import Allowance, DeliveryJob, Store, new_delivery_jobs
 from worker.transitions import changes_status, plan_error, plan_snapshot
@@ -86,7 +87,7 @@ def _plan(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class PollLimits:
     timeout_s: float
     concurrency: int

@@ -19,14 +19,14 @@ this one description, so they cannot disagree about TLS or the primary.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from worker.records import frozen
 from worker.settings import Settings
 
 
-@dataclass(frozen=True)
+@frozen
 class RedisTarget:
     url: str
     tls: bool

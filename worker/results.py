@@ -24,7 +24,6 @@ import base64
 import functools
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +50,7 @@ from worker.providers import (
     get_provider,
 )
 from worker.providers.base import error_message
+from worker.records import frozen
 from worker.settings import Settings
 
 log = structlog.get_logger()
@@ -192,7 +192,7 @@ def with_links_for(
     return jsoncodec.dumps_compact(event)
 
 
-@dataclass(frozen=True)
+@frozen
 class Upstream:
     """The provider's answer, its head read and its body not yet."""
 
@@ -202,7 +202,7 @@ class Upstream:
     close: Callable[[], Awaitable[None]]
 
 
-@dataclass(frozen=True)
+@frozen
 class ResultStream:
     """A result file on its way: the provider answered 2xx."""
 

@@ -23,9 +23,9 @@ Provider errors back off exponentially (``next_poll_after_error_at``).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from worker.models import TERMINAL, BatchStatus
+from worker.records import frozen
 
 # (age of the watch in seconds, interval while younger than that): the schedule when
 # nothing is known about the batch, and the base of the error back-off.
@@ -56,7 +56,7 @@ CONFIRMED_APPROACH_SHARE = 0.4
 CONFIRMING_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True)
+@frozen
 class Progress:
     """Request counts as one poll saw them."""
 
@@ -65,7 +65,7 @@ class Progress:
     total: int  # all requests; 0 when unknown
 
 
-@dataclass(frozen=True)
+@frozen
 class Observation:
     """What the poller knows about a batch when it picks the next poll."""
 

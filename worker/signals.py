@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from worker import events, schedule
@@ -35,9 +35,10 @@ from worker.models import (
     Snapshot,
     Watch,
 )
+from worker.records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class StallThresholds:
     validating_s: float = 7200.0
     running_s: float = 10800.0
@@ -49,7 +50,7 @@ class StallThresholds:
 DEFAULT_STALL = StallThresholds()
 
 
-@dataclass(frozen=True)
+@frozen
 class Reading:
     """What this poll tells about the batch's pace, kept in the watch's summary."""
 
@@ -69,7 +70,7 @@ class Reading:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Signals:
     reading: Reading
     events: list[NewEvent] = field(default_factory=list)

@@ -10,15 +10,16 @@ The server's limit on the whole request head (``MAX_HEAD_BYTES``, see
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from worker.records import frozen
+
 MAX_HEAD_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class RequestLimits:
     max_body_bytes: int = 1024 * 1024
     max_header_bytes: int = 16 * 1024  # names and values together

@@ -9,11 +9,11 @@ in the list's own order. The answer is ``{"object": "list", "data": [...],
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
 
+from worker.records import frozen
 from worker.store.base import Page
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ T = TypeVar("T")
 MAX_LIMIT = 1000
 
 
-@dataclass(frozen=True)
+@frozen
 class PageQuery:
     limit: int
     starting_after: str | None

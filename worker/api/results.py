@@ -15,7 +15,6 @@ paths too.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ from worker.destinations import guarded_session
 from worker.errors import Forbidden, NotFound, ProviderError
 from worker.models import Connection, Watch
 from worker.providers import ResultKind
+from worker.records import frozen
 from worker.results import check_link, open_result
 from worker.settings import Settings
 from worker.store import Store
@@ -45,7 +45,7 @@ FILE_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class LinkQuery:
     """The signed link's parameters, as the caller sent them (all None: no link)."""
 

@@ -13,12 +13,12 @@ with the bearer token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import Request
 
 from worker.api.deps import get_tenant, refuse_over_rate
+from worker.records import frozen
 from worker.settings import Settings
 from worker.store import Store
 
@@ -26,7 +26,7 @@ SESSION_COOKIE = "bh_dashboard"
 SESSION_TTL_S = 8 * 3600
 
 
-@dataclass(frozen=True)
+@frozen
 class Viewer:
     tenant: str
     by: Literal["token", "session"]  # a bearer token (script) or the sign-in cookie

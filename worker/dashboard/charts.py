@@ -7,15 +7,15 @@ the dashboard's strict content security policy (no inline styles: colours are cl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
 from worker.dashboard.format import utc
+from worker.records import frozen
 
 WIDTH, HEIGHT, BAR_GAP = 600, 120, 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Minute:
     minute_at: float
     succeeded: int

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +39,7 @@ from worker.providers.base import (
     required_word,
     unix_seconds,
 )
+from worker.records import frozen
 
 ANTHROPIC_VERSION = "2023-06-01"
 COLLECTION = "/messages/batches"
@@ -85,7 +85,7 @@ def same_origin(url: str, other: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
+@frozen
 class AnthropicProvider:
     name: str = "anthropic"
     default_base_url: str = "https://api.anthropic.com/v1"

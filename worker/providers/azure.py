@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from worker.models import Connection, Snapshot
@@ -35,6 +34,7 @@ from worker.providers.base import (
     with_query,
 )
 from worker.providers.openai_family import FILE_FIELDS, openai_snapshot
+from worker.records import frozen
 
 DEFAULT_API_VERSION = "2024-10-21"
 API_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,39}$")
@@ -42,7 +42,7 @@ V1_SUFFIX = "/openai/v1"
 MAX_LIST_LIMIT = 100
 
 
-@dataclass(frozen=True)
+@frozen
 class AzureProvider:
     name: str = "azure"
     default_base_url: str = ""  # none: the resource endpoint is the tenant's own

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
@@ -14,6 +13,7 @@ from worker.backoff import parse_retry_after_s
 from worker.errors import ProviderRejected, ProviderUnavailable
 from worker.models import Connection, Snapshot
 from worker.providers.words import int_counts, normalize_status, unix_seconds
+from worker.records import frozen
 
 __all__ = [
     "LIST_CALL",
@@ -55,7 +55,7 @@ ResultKind = Literal["output", "errors"]
 RESULT_KINDS: tuple[ResultKind, ...] = ("output", "errors")
 
 
-@dataclass(frozen=True)
+@frozen
 class RetrieveRequest:
     """One GET to a provider: a retrieve call or one page of a list call."""
 
@@ -63,7 +63,7 @@ class RetrieveRequest:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True)
+@frozen
 class BatchPage:
     """One page of a provider's batch list; ``next_cursor`` is None on the last page."""
 

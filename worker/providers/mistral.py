@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import ProviderUnavailable
@@ -35,6 +34,7 @@ from worker.providers.base import (
     required_word,
     unix_seconds,
 )
+from worker.records import frozen
 
 COLLECTION = "/batch/jobs"
 MAX_LIST_LIMIT = 100
@@ -56,7 +56,7 @@ def openai_counts(body: dict[str, Any]) -> dict[str, int] | None:
     return counts or None
 
 
-@dataclass(frozen=True)
+@frozen
 class MistralProvider:
     name: str = "mistral"
     default_base_url: str = "https://api.mistral.ai/v1"

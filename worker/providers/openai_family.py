@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from worker.models import Connection, Snapshot
@@ -45,6 +44,7 @@ from worker.providers.base import (
     required_word,
     unix_seconds,
 )
+from worker.records import frozen
 
 PARAMS_ENCODINGS = ("json", "base64")
 MAX_LIST_LIMIT = 100
@@ -81,7 +81,7 @@ def tracking_header_value(params: dict[str, Any]) -> str | None:
     return text
 
 
-@dataclass(frozen=True)
+@frozen
 class OpenAIFamilyProvider:
     name: str
     default_base_url: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import redis
@@ -13,6 +12,7 @@ import redis
 from worker import jsoncodec, keys
 from worker.errors import ConfigError, NotFound
 from worker.keys import Keyspace
+from worker.records import frozen
 from worker.store.client import REDIS_ERRORS, Client, Guarded, Pipeline, typed
 from worker.store.scripts import Claim, Scripts, dumps, float_or_none
 from worker.vault import Vault
@@ -27,7 +27,7 @@ def loads_or(raw: str | None, default: Any) -> Any:
     return jsoncodec.loads(raw) if raw else default
 
 
-@dataclass(frozen=True)
+@frozen
 class NextDue:
     """What falls due next, for beat: see ``StoreBase.next_due``."""
 
@@ -65,7 +65,7 @@ def _first_score(rows: list[tuple[str, float]]) -> float | None:
     return float(rows[0][1]) if rows else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Page(Generic[T]):
     """One page of a list, and whether items follow it."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from worker import keys
 from worker.errors import NotFound
 from worker.models import Endpoint, NewEvent
+from worker.records import frozen
 from worker.store.base import Page, dumps, float_or_none, loads_or, page_of
 from worker.store.bodies import body_of
 from worker.store.scripts import AttemptDone, AttemptRecorded
@@ -28,7 +28,7 @@ __all__ = [
 IndexedEvent = tuple[float, str]  # (score: created_at, event id): the tenant index's order
 
 
-@dataclass(frozen=True)
+@frozen
 class StoredEvent:
     """An event as stored: what the event stream sends."""
 
@@ -38,7 +38,7 @@ class StoredEvent:
     body: str
 
 
-@dataclass(frozen=True)
+@frozen
 class DeliveryJob:
     """Everything one attempt needs: the delivery, its event body and its endpoint."""
 

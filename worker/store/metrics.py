@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from worker import keys, metrics
+from worker.records import frozen
 from worker.store.base import StoreBase
 
 
-@dataclass(frozen=True)
+@frozen
 class Histogram:
     buckets: dict[int, int]  # per-bucket counts, index into metrics.BUCKETS[name]
     total: float
     count: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Backlog:
     """How much work waits: what a scrape reads at the moment it is made."""
 

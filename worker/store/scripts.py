@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from redis.commands.core import Script
@@ -22,6 +21,7 @@ from worker import jsoncodec, keys
 from worker.health import Admission
 from worker.keys import Keyspace
 from worker.models import NewEvent, PollRecord
+from worker.records import frozen
 from worker.store.bodies import pack_body
 from worker.store.calls import Arg, Call, lua, run_scripts
 from worker.store.client import Client, Guarded
@@ -42,7 +42,7 @@ def float_or_none(raw: str | None) -> float | None:
 
 
 # What the scripts take and answer ------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class WatchRegistration:
     tenant: str
     batch_id: str
@@ -58,13 +58,13 @@ class WatchRegistration:
         return keys.watch_id(self.tenant, self.batch_id)
 
 
-@dataclass(frozen=True)
+@frozen
 class PollOutcome:
     outcome: str  # 'changed', 'unchanged', 'conflict', 'retry', 'failed' or 'stopped'
     delivery_ids: list[str]  # the deliveries of the event it created
 
 
-@dataclass(frozen=True)
+@frozen
 class AttemptDone:
     """One attempt to record: what happened, and when the delivery is due again."""
 
@@ -81,7 +81,7 @@ class AttemptDone:
         return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else default
 
 
-@dataclass(frozen=True)
+@frozen
 class AttemptRecorded:
     """The endpoint's run of failures after an attempt (0 and None once it succeeds)."""
 
@@ -89,13 +89,13 @@ class AttemptRecorded:
     failing_since: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Allowance:
     granted: int
     paused_until: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Authenticated:
     tenant: str | None  # None: no such token
     retry_after_s: int  # > 0: over its requests per minute

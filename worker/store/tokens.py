@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
 
 from worker import keys
+from worker.records import frozen
 from worker.store.base import StoreBase, float_or_none
 from worker.store.scripts import Authenticated
 
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a prefix, not a token
 
 
-@dataclass(frozen=True)
+@frozen
 class TokenInfo:
     id: str
     tenant: str

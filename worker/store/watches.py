@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from worker import keys
 from worker.errors import NotFound
 from worker.jsoncodec import loads
 from worker.models import PollRecord, Watch
+from worker.records import frozen
 from worker.store.base import (
     Page,
     StoreBase,
@@ -58,7 +58,7 @@ def _history_and_event_ids(
     return history, _event_ids(events_listed, raw)
 
 
-@dataclass(frozen=True)
+@frozen
 class RegisteredWatch:
     """A registration's outcome, with what the API shows of the watch besides itself."""
 
