@@ -69,7 +69,8 @@ class Runtime:
 
     @property
     def sender(self) -> WebhookSender:
-        """Webhook POSTs: aiohttp directly, at most ``DELIVERY_CONCURRENCY`` in flight."""
+        """Webhook POSTs: ``worker.http1`` (``destinations.guarded_client``), at most
+        ``DELIVERY_CONCURRENCY`` in flight."""
         if self._sender is None:
             self._sender = WebhookSender(allow_private=self.settings.allow_private_destinations)
         return self._sender
