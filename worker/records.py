@@ -7,7 +7,7 @@ four times a plain assignment. A poll and its delivery make some 16 records of a
 outcome), so on the fan-out path that was a few percent of a worker's CPU.
 
 ``frozen`` makes the class with ``dataclass(frozen=True)`` (equality, hash, repr,
-``replace``, pickling and the refusal to assign are all dataclasses' own) and then
+``replace``, copying and the refusal to assign are all dataclasses' own) and then
 gives it an ``__init__`` that writes the new instance's ``__dict__`` directly, which a
 frozen class's ``__setattr__`` does not guard. Fields with a default or a
 ``default_factory`` work as in a dataclass; what ``__init__`` would have to do more
@@ -18,6 +18,7 @@ refused at import, so such a class never silently differs from its dataclass.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
@@ -34,14 +35,20 @@ def frozen(cls: type[T]) -> type[T]:
 
 
 def _dict_init(cls: type[Any]) -> Callable[..., None]:
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
+    # The dataclass's own __init__ takes exactly the fields, in order, by position or
+    # name, unless it has more to do: an InitVar, a keyword-only or init=False field.
+    own = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in own)
     if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
         raise TypeError(f"@frozen cannot make {cls.__qualname__}: __post_init__ or slots")
-    fields = dataclasses.fields(cls)
-    for f in fields:
-        if not f.init or f.kw_only:
-            raise TypeError(f"@frozen cannot make {cls.__qualname__}.{f.name}: init or kw_only")
+    if not plain or [p.name for p in own] != names:
+        raise TypeError(f"@frozen cannot make {cls.__qualname__}: InitVar, init or kw_only")
+    if {SELF, DICT} & set(names):
+        raise TypeError(f"@frozen cannot make {cls.__qualname__}: a field named {SELF}/{DICT}")
     scope: dict[str, Any] = {"MISSING": dataclasses.MISSING}
-    params, lines = [], []
+    params, lines = [SELF], [f" {DICT} = {SELF}.__dict__"]
     for f in fields:
         if f.default is not dataclasses.MISSING:
             scope[f"_default_{f.name}"] = f.default
@@ -53,11 +60,7 @@ def _dict_init(cls: type[Any]) -> Callable[..., None]:
         else:
             params.append(f.name)
         lines.append(f" {DICT}[{f.name!r}] = {f.name}")
-    taken = {f.name for f in fields} & {SELF, DICT}
-    if taken:
-        raise TypeError(f"@frozen cannot make {cls.__qualname__}: a field named {taken.pop()}")
-    head = f"def __init__({', '.join([SELF, *params])}):\n {DICT} = {SELF}.__dict__\n"
-    source = head + "\n".join(lines or [" pass"])
+    source = f"def __init__({', '.join(params)}):\n" + "\n".join(lines)
     exec(source, scope)  # noqa: S102 (our own field names, checked by dataclasses)
     init: Callable[..., None] = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

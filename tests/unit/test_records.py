@@ -91,3 +91,9 @@ def test_what_its_init_would_have_to_do_more_is_refused() -> None:
         @frozen
         class KeywordOnly:
             x: int = dataclasses.field(kw_only=True)
+
+    with pytest.raises(TypeError, match="InitVar"):
+
+        @frozen
+        class Unset:
+            x: int = dataclasses.field(init=False, default=0)
