@@ -10,6 +10,7 @@ health: open its circuit, or disable it and tell the tenant's other endpoints
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 
@@ -167,8 +168,10 @@ async def deliver_jobs(
     (and whatever finished with it) is done; returns each outcome."""
     jobs = admitted(store, jobs, settings)
     outcomes: list[delivery.AttemptOutcome] = []
-    # Each attempt runs in its own task, so its bound log context stays its own.
-    async for done in finished_in_batches(_attempt(store, sender, j, settings) for j in jobs):
+    # At most the sender's POSTs in flight, by as many runner tasks, each attempt made
+    # when a runner takes it; every attempt binds its own log context afresh (_attempt).
+    attempt = functools.partial(_attempt, store, sender, settings=settings)
+    async for done in finished_in_batches(attempt, jobs, sender.concurrency):
         record_attempts(store, done, settings)
         outcomes += [outcome for _, outcome in done]
     store.observe(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from worker import keys, metrics
+from worker.concurrency import map_bounded
 from worker.errors import Permanent, ProviderError, ProviderRejected, ProviderUnavailable
 from worker.models import UNKNOWN_STATUS, Connection, Endpoint, PollRecord, Snapshot, Watch
 from worker.providers import PollClient, retrieve
@@ -35,18 +36,11 @@ log = structlog.get_logger()
 Result = Snapshot | ProviderError
 
 
-async def _poll_one(
-    client: PollClient,
-    semaphore: asyncio.Semaphore,
-    conn: Connection,
-    watch: Watch,
-    timeout_s: float,
-) -> Result:
-    async with semaphore:
-        try:
-            return await retrieve(client, conn, watch.batch_id, timeout_s=timeout_s)
-        except ProviderError as exc:
-            return exc
+async def _poll_one(client: PollClient, conn: Connection, watch: Watch, timeout_s: float) -> Result:
+    try:
+        return await retrieve(client, conn, watch.batch_id, timeout_s=timeout_s)
+    except ProviderError as exc:
+        return exc
 
 
 def _missing_connection(watch: Watch) -> ProviderError:
@@ -208,7 +202,6 @@ async def poll_chunk(
     budget = _within_budget(store, watches, limits, time.time())
     watches = budget.allowed
     store.observe(metrics.SCHEDULE_LAG, schedule_lags(watches, time.time()))
-    semaphore = asyncio.Semaphore(limits.concurrency)
 
     records: list[PollRecord] = []
     created: Created = {}
@@ -227,12 +220,12 @@ async def poll_chunk(
         if conn is None:
             result: Result = _missing_connection(watch)
         else:
-            result = await _poll_one(client, semaphore, conn, watch, limits.timeout_s)
+            result = await _poll_one(client, conn, watch, limits.timeout_s)
         if _creates_event(watch, result):  # recorded in the next turn: it waits for no one
             changes.add(watch, result)
         return result
 
-    results = list(await asyncio.gather(*(one(w) for w in watches)))
+    results = await map_bounded(one, watches, limits.concurrency)
     changes.flush()  # whatever the last turn read, and any failure to record it
     now = time.time()
     rest = [(w, r) for w, r in zip(watches, results, strict=True) if not _creates_event(w, r)]
