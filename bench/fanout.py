@@ -139,14 +139,13 @@ def wait_recorded(s: Stack, before: Samples, expected: int, timeout_s: float = 6
         time.sleep(0.5)
 
 
-def per_second(times: list[float]) -> list[int]:
-    """Receipts in each whole second from the first one."""
+def per_interval(times: list[float], start: float, width_s: float = 1.0) -> list[int]:
+    """Receipts in each interval of ``width_s`` from ``start``."""
     if not times:
         return []
-    start = min(times)
-    counts = [0] * (int(max(times) - start) + 1)
+    counts = [0] * (int((max(times) - start) / width_s) + 1)
     for t in times:
-        counts[int(t - start)] += 1
+        counts[int((t - start) / width_s)] += 1
     return counts
 
 
@@ -281,7 +280,9 @@ def run_level(
         "cpu_s_per_1000_deliveries_batchhook": batchhook_cpu * 1000 / max(len(unique), 1),
         "cpu_s_per_1000_deliveries_all": all_cpu * 1000 / max(len(unique), 1),
         "rss_mb": {k: round(v / 2**20, 1) for k, v in rss.items()},
-        "receipts_per_second": per_second(times),
+        "receipts_per_second": per_interval(times, first),
+        # the waves of a surge: each chunk's polls, then its webhooks
+        "receipts_per_tenth_from_due": per_interval(times, due_at, 0.1),
     }
 
 
