@@ -16,6 +16,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _runners(limit: int, items: int) -> int:
+    """How many runner tasks ``items`` need at ``limit`` at once (a limit below 1 is refused)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    return min(limit, items)
+
+
 async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
     """``fn`` of each item, at most ``limit`` running at once, started in the items' order;
     the results in that order. An exception in one is raised here (the others go on).
@@ -23,8 +30,6 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit
     ``limit`` runners each take the next item when they finish one: what a semaphore
     over one task per item does, without the task and the wait per item (7 against
     1.6 us an item here, at 500 items and 100 at once)."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
     results: list[R | None] = [None] * len(items)
     next_index = iter(range(len(items)))
 
@@ -32,7 +37,7 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit
         for index in next_index:
             results[index] = await fn(items[index])
 
-    await asyncio.gather(*(runner() for _ in range(min(limit, len(items)))))
+    await asyncio.gather(*(runner() for _ in range(_runners(limit, len(items)))))
     return cast(list[R], results)
 
 
@@ -43,8 +48,6 @@ async def finished_in_batches(
     are, at most ``limit`` running at once, started in the items' order by that many
     runner tasks (as in ``map_bounded``). An exception in one is raised here, and the
     unfinished ones are cancelled (an item not yet started never is)."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
     finished: list[R] = []
     woken = asyncio.Event()
     pending = iter(items)
@@ -54,7 +57,7 @@ async def finished_in_batches(
             finished.append(await fn(item))
             woken.set()
 
-    runners = [asyncio.ensure_future(runner()) for _ in range(min(limit, len(items)))]
+    runners = [asyncio.ensure_future(runner()) for _ in range(_runners(limit, len(items)))]
     running = len(runners)
     failed: list[asyncio.Task[None]] = []
 
