@@ -116,12 +116,13 @@ def run_demo(api_url: str, store: Store) -> bool:
             finally:
                 for path in reversed(made):
                     api.delete(path)
-        print("demo: done" if ok else "demo: no webhook arrived within 60 s", flush=True)
-        return ok
     finally:
         store.revoke_token(token_id)
         provider.stop()
         receiver.stop()
+    # Said only once everything the demo made is gone: "done" means nothing is left behind.
+    print("demo: done" if ok else "demo: no webhook arrived within 60 s", flush=True)
+    return ok
 
 
 def _register_demo_batch(

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -44,7 +43,27 @@ def _wait_ready(api_url: str, children: list[subprocess.Popen[bytes]]) -> None:
     raise SystemExit("batchhook dev: the API did not become ready")
 
 
+class _Stopped(Exception):
+    """SIGTERM arrived: dev shuts down as cleanly as on Ctrl-C, at whatever step it was."""
+
+
+def _stop_on_sigterm() -> None:
+    def stop(*_: object) -> None:
+        raise _Stopped
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
+    """Run Redis, the API, a worker and beat until Ctrl-C or SIGTERM; 0 when stopped so."""
+    _stop_on_sigterm()
+    try:
+        return _run_dev(port=port, demo=demo, exit_after_demo=exit_after_demo)
+    except (_Stopped, KeyboardInterrupt):
+        return 0
+
+
+def _run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
     env = _environment(port, demo)
     settings = Settings()
     redis_process = None
@@ -74,6 +93,7 @@ def run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
                 return 0 if ok else 1
         return _wait_for_signal(children)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown runs to its end
         devstate.clear_record(os.getpid())
         for child in children:
             child.send_signal(signal.SIGTERM)
@@ -98,13 +118,8 @@ def _banner(api_url: str, token: str, redis_url: str, record: Path) -> str:
 
 
 def _wait_for_signal(children: list[subprocess.Popen[bytes]]) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            if any(c.poll() is not None for c in children):
-                print("batchhook dev: a process exited; stopping", file=sys.stderr)
-                return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    """Watch the children until one exits (1); Ctrl-C or SIGTERM end it from run_dev."""
+    while all(c.poll() is None for c in children):
+        time.sleep(0.5)
+    print("batchhook dev: a process exited; stopping", file=sys.stderr)
+    return 1

@@ -87,3 +87,23 @@ def test_the_cli_reads_dev_s_redis_and_the_demo_leaves_nothing_behind(tmp_path: 
 
     assert dev.popen.returncode == 0, dev.log_text()[-3000:]
     assert not (tmp_path / ".batchhook" / "dev.json").exists()  # the CLI stops reading it
+
+
+def test_sigterm_in_the_middle_of_the_demo_stops_dev_cleanly(tmp_path: Path) -> None:
+    """`kill PID` (or `docker stop`) mid-demo: the demo undoes its work, dev exits 0."""
+    dev = ManagedProcess(
+        "dev", [sys.executable, "-m", "worker.cli", "dev", "--demo"], dev_env(), tmp_path, tmp_path
+    )
+    try:
+        dev.wait_for_log(r"demo: registered batch_demo_", timeout_s=120)
+        assert (tmp_path / ".batchhook" / "dev.json").exists()
+        dev.popen.send_signal(signal.SIGTERM)  # to dev alone: it must stop its children itself
+        dev.popen.wait(timeout=60)
+    finally:
+        dev.terminate()
+
+    output = dev.log_text()
+    assert dev.popen.returncode == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "demo: done" not in output
+    assert not (tmp_path / ".batchhook" / "dev.json").exists()
