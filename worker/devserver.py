@@ -65,21 +65,16 @@ def run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
 
 def _run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
     env = _environment(port, demo)
-    settings = Settings()
-    redis_process = None
-    if not embedded_redis.reachable(settings.redis_url):
-        redis_process, url = embedded_redis.start(devstate.STATE_DIR / "redis")
-        env["BATCHHOOK_REDIS_URL"] = url
-        print(f"batchhook dev: no Redis at {settings.redis_url}; started one at {url}")
-    redis_url = env.get("BATCHHOOK_REDIS_URL", settings.redis_url)
-    web_port = int(env.get("PORT", "8000"))
-    api_url = f"http://127.0.0.1:{web_port}"
-    commands = (["web"], ["worker", "--concurrency", "2"], ["beat"])
-    children = [
-        subprocess.Popen([sys.executable, "-m", "worker.cli", *argv], env=env)  # noqa: S603
-        for argv in commands
-    ]
+    redis_process: list[subprocess.Popen[bytes]] = []
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        redis_url = _find_or_start_redis(env, redis_process)
+        api_url = f"http://127.0.0.1:{int(env.get('PORT', '8000'))}"
+        commands = (["web"], ["worker", "--concurrency", "2"], ["beat"])
+        children.extend(
+            subprocess.Popen([sys.executable, "-m", "worker.cli", *argv], env=env)  # noqa: S603
+            for argv in commands
+        )
         _wait_ready(api_url, children)
         store = open_store(
             Settings(redis_url=redis_url, secret_key=env["BATCHHOOK_SECRET_KEY"], dev=True)
@@ -95,16 +90,33 @@ def _run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown runs to its end
         devstate.clear_record(os.getpid())
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        _stop(children, redis_process)
+
+
+def _find_or_start_redis(env: dict[str, str], started: list[subprocess.Popen[bytes]]) -> str:
+    """The Redis URL dev uses; a private one in .batchhook/redis when none answers."""
+    configured = Settings().redis_url
+    if embedded_redis.reachable(configured):
+        return env.get("BATCHHOOK_REDIS_URL", configured)
+    process, url = embedded_redis.start(devstate.STATE_DIR / "redis")
+    started.append(process)
+    env["BATCHHOOK_REDIS_URL"] = url
+    print(f"batchhook dev: no Redis at {configured}; started one at {url}")
+    return url
+
+
+def _stop(children: list[subprocess.Popen[bytes]], redis: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the API, worker and beat, wait for each (15 s, then kill), then Redis."""
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    for process in redis:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _banner(api_url: str, token: str, redis_url: str, record: Path) -> str:
