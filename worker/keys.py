@@ -264,6 +264,11 @@ class Keyspace:
         ``listed``, ``registered`` (kept for the retention, rewritten every round)."""
         return f"{self.connection(connection_id)}:discovery"
 
+    def connection_queue(self, connection_id: str) -> str:
+        """String: the last slot given in the connection's queue of polls waiting for its
+        call budget, ``rps`` slots a second (expires a few seconds after it)."""
+        return f"{self.connection(connection_id)}:queue"
+
     def connection_calls(self, connection_id: str, second: int) -> str:
         """Counter: the connection's provider calls in one clock second (expires in 5 s)."""
         return f"{self.connection(connection_id)}:calls:{second}"

@@ -12,7 +12,6 @@ at once. A 429 pauses every poll of its connection until the provider's
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections import defaultdict
@@ -94,8 +93,9 @@ class PollLimits:
 @dataclass
 class BudgetPlan:
     """Which claimed watches poll now, and when the others (and, under overload, the
-    polled ones too) come back: a queue per connection, one window per second, so every
-    batch gets its turn when there are more batches than budget."""
+    polled ones too) come back: a queue per connection, shared by every worker in Redis,
+    one window per second, so every batch gets its turn when there are more batches
+    than budget."""
 
     allowed: list[Watch] = field(default_factory=list)
     deferred: dict[str, float] = field(default_factory=dict)
@@ -107,13 +107,15 @@ class BudgetPlan:
 WINDOW_OFFSET_S = 0.5
 
 
-def _queue_slot_at(now: float, slot: int, calls_per_second: int) -> float:
-    return math.floor(now) + 1 + slot // calls_per_second + WINDOW_OFFSET_S
+def _queue_slot_at(slot: int, calls_per_second: int) -> float:
+    return slot // calls_per_second + WINDOW_OFFSET_S
 
 
 def plan_budget(
-    conn_watches: list[Watch], allowance: Allowance, calls_per_second: int, now: float
+    conn_watches: list[Watch], allowance: Allowance, calls_per_second: int
 ) -> BudgetPlan:
+    """Oldest polled first into the allowance; the queue slots go to those left waiting,
+    then to the polled ones, which so wait behind them (and behind earlier claims')."""
     ordered = sorted(conn_watches, key=lambda w: w.last_polled_at or 0.0)  # oldest first
     plan = BudgetPlan(allowed=ordered[: allowance.granted])
     waiting = ordered[allowance.granted :]
@@ -121,11 +123,11 @@ def plan_budget(
         for watch in waiting:
             plan.deferred[watch.id] = allowance.paused_until + random.uniform(0.0, 1.0)  # noqa: S311
         return plan
-    if not waiting:
+    if allowance.first_slot is None:
         return plan
-    for slot, watch in enumerate(waiting + plan.allowed):
-        at = _queue_slot_at(now, slot, calls_per_second)
-        target = plan.deferred if slot < len(waiting) else plan.not_before
+    for offset, watch in enumerate(waiting + plan.allowed):
+        at = _queue_slot_at(allowance.first_slot + offset, calls_per_second)
+        target = plan.deferred if offset < len(waiting) else plan.not_before
         target[watch.id] = at
     return plan
 
@@ -141,10 +143,11 @@ def _within_budget(
         {cid: len(ws) for cid, ws in by_conn.items()},
         calls_per_second=limits.calls_per_second,
         now=now,
+        queue=True,
     )
     plan = BudgetPlan()
     for cid, conn_watches in by_conn.items():
-        one = plan_budget(conn_watches, allowances[cid], limits.calls_per_second, now)
+        one = plan_budget(conn_watches, allowances[cid], limits.calls_per_second)
         plan.allowed += one.allowed
         plan.deferred.update(one.deferred)
         plan.not_before.update(one.not_before)

@@ -607,7 +607,9 @@ def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
         store.pause_connection("conn_paused", until=now + 30, now=now)
         store.pause_connection(conn.id, until=now + 10, now=now)
         store.pause_connection(conn.id, until=now + 20, now=now + 1)  # grows: the same pause
-        store.take_call_budget({"conn_a": 3, "conn_paused": 2}, calls_per_second=2, now=now)
+        store.take_call_budget(
+            {"conn_a": 3, "conn_paused": 2}, calls_per_second=2, now=now, queue=True
+        )
         store.defer_polls({reg.watch_id: now + 10, keys.watch_id(TENANT, "gone"): now + 10})
 
     found = touched_by(server, budget)
@@ -623,6 +625,25 @@ def test_call_budgets_pauses_and_deferred_polls_touch_only_their_keys(
     assert allowances["conn_a"].granted == 0  # this second's two calls went already
     assert allowances["conn_paused"].paused_until == pytest.approx(now + 30)
     assert store.get_watch(TENANT, "batch_b1").next_poll_at == pytest.approx(now + 10)
+
+
+def test_a_connections_queue_gives_each_claim_the_places_after_the_last(store: Store) -> None:
+    """Two workers' claims in one second, then a claim with budget the next second: the
+    second queues after the first, and the third, granted, still waits behind both."""
+    now = float(int(time.time())) + 0.1
+
+    def claim(wanted: int, at: float, conn: str = "conn_q") -> tuple[int, int | None]:
+        allowance = store.take_call_budget({conn: wanted}, calls_per_second=2, now=at, queue=True)
+        return allowance[conn].granted, allowance[conn].first_slot
+
+    first = claim(5, now)
+    second = claim(3, now + 0.2)
+    later = claim(2, now + 1)
+
+    assert first == (2, (int(now) + 1) * 2)  # two now; five places from the next second
+    assert second == (0, (int(now) + 1) * 2 + 5)
+    assert later == (2, (int(now) + 1) * 2 + 8)
+    assert claim(1, now, conn="conn_spare") == (1, None)  # nothing waits: no queue
 
 
 def test_sweeping_finished_watches_touches_only_their_keys(

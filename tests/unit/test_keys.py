@@ -55,6 +55,7 @@ def test_an_endpoints_keys_share_one_slot_on_a_cluster() -> None:
              CLUSTER.endpoint_failed("ep_1"), CLUSTER.endpoint_sent("ep_1", 5)]  # fmt: skip
     assert len({slot(k) for k in names}) == 1
     assert slot(CLUSTER.connection_paused_until("c")) == slot(CLUSTER.connection_calls("c", 1))
+    assert slot(CLUSTER.connection_queue("c")) == slot(CLUSTER.connection_calls("c", 1))
     assert slot(CLUSTER.token("d")) == slot(CLUSTER.token_calls("d", 1))
 
 

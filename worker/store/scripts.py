@@ -93,6 +93,10 @@ class AttemptRecorded:
 class Allowance:
     granted: int
     paused_until: float | None
+    # The first of the connection's queue slots given to the claimed calls (those waiting
+    # first, then the granted ones), one per call, ``calls_per_second`` a second; None
+    # when nothing waits.
+    first_slot: int | None = None
 
 
 @frozen
@@ -387,25 +391,34 @@ class Scripts(Guarded):
         return Call(self._record_endpoint_attempts, endpoint_keys, args, _attempts_recorded)
 
     def take_call_budget(
-        self, wanted: Mapping[str, int], *, calls_per_second: int, now: float
+        self, wanted: Mapping[str, int], *, calls_per_second: int, now: float, queue: bool
     ) -> dict[str, Allowance]:
-        """How many of the wanted calls each connection may make now (one round trip;
-        one script call per connection, each in its connection's slot)."""
+        """How many of the wanted calls each connection may make now and, with ``queue``,
+        their places in its queue (one round trip; one script call per connection, each
+        in its connection's slot)."""
         second, ks = math.floor(now), self.keys
         ordered = sorted(wanted)
         calls = [
             Call(
                 self._take_call_budget,
-                [ks.connection_paused_until(cid), ks.connection_calls(cid, second)],
-                [now, calls_per_second, wanted[cid]],
+                [
+                    ks.connection_paused_until(cid),
+                    ks.connection_calls(cid, second),
+                    ks.connection_queue(cid),
+                ],
+                [now, calls_per_second, int(queue), wanted[cid]],
                 _strings,
             )
             for cid in ordered
         ]
         allowances: dict[str, Allowance] = {}
-        for cid, (granted, paused) in zip(ordered, run_scripts(self.client, calls), strict=True):
+        answers = run_scripts(self.client, calls)
+        for cid, (granted, paused, first) in zip(ordered, answers, strict=True):
             until = float(paused)
-            allowances[cid] = Allowance(int(granted), until if until > now else None)
+            slot = int(first)
+            allowances[cid] = Allowance(
+                int(granted), until if until > now else None, slot if slot >= 0 else None
+            )
         return allowances
 
     def pause_connection(self, connection_id: str, *, until: float, now: float) -> bool:
