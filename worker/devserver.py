@@ -65,10 +65,10 @@ def run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
 
 def _run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
     env = _environment(port, demo)
-    redis_process: list[subprocess.Popen[bytes]] = []
+    started_redis: list[subprocess.Popen[bytes]] = []  # the embedded one, if dev started it
     children: list[subprocess.Popen[bytes]] = []
     try:
-        redis_url = _find_or_start_redis(env, redis_process)
+        redis_url = _find_or_start_redis(env, started_redis)
         api_url = f"http://127.0.0.1:{int(env.get('PORT', '8000'))}"
         commands = (["web"], ["worker", "--concurrency", "2"], ["beat"])
         children.extend(
@@ -90,7 +90,7 @@ def _run_dev(*, port: int | None, demo: bool, exit_after_demo: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown runs to its end
         devstate.clear_record(os.getpid())
-        _stop(children, redis_process)
+        _stop(children, started_redis)
 
 
 def _find_or_start_redis(env: dict[str, str], started: list[subprocess.Popen[bytes]]) -> str:

@@ -28,12 +28,14 @@ for i = 4, #ARGV do
       redis.call('INCRBY', bucket, granted)
       redis.call('EXPIRE', bucket, 5)
     end
-    local last = tonumber(redis.call('GET', KEYS[k + 2]) or '-1')
-    if queue and (granted < wanted or last >= second * rps) then
-      first = math.max((second + 1) * rps, last + 1)
-      last = first + wanted - 1
-      local ttl = math.floor(last / rps) - second + 5
-      redis.call('SET', KEYS[k + 2], string.format('%.0f', last), 'EX', ttl)
+    if queue then
+      local last = tonumber(redis.call('GET', KEYS[k + 2]) or '-1')
+      if granted < wanted or last >= second * rps then
+        first = math.max((second + 1) * rps, last + 1)
+        last = first + wanted - 1
+        local ttl = math.floor(last / rps) - second + 5
+        redis.call('SET', KEYS[k + 2], string.format('%.0f', last), 'EX', ttl)
+      end
     end
   end
   answer[#answer + 1] = granted
